@@ -1,0 +1,40 @@
+# The two commands: `make run` (the product on embedded defaults) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+LIFETIMES := lifetimes==0.11.3
+PORT ?= 8000
+
+.PHONY: run test assets lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# lifetimes only carries the CDNOW files; --no-deps keeps its old numerical dependencies out.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps "$(LIFETIMES)"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+assets: $(VENV)/.installed
+	$(BIN)/python -m clm.assets
+
+run: $(VENV)/.installed assets
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_demo
+	DEBUG=$${DEBUG:-1} PORT=$(PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f clm/Procfile -d . start
+
+test: $(VENV)/.installed-dev assets
+	DEBUG=$${DEBUG:-1} $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) static/vendor node_modules staticfiles

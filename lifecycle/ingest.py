@@ -1,0 +1,330 @@
+"""Batch ingestion shared by the REST API, CSV import and the CDNOW importer.
+
+A batch is validated whole (every bad item reported with index, field and message) and then written
+in one transaction as an upsert by the kind's key: new rows are created, changed rows updated, and
+identical rows left untouched, so sending the same batch twice changes nothing the second time.
+
+Each kind (customers, orders, ...) is registered once with `ingest_kind_register`; the `campaigns`
+app registers its own kind, which keeps this module free of any import from it.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from django.db import models, transaction
+from rest_framework import serializers
+
+from lifecycle.models import Channel, Customer
+
+WRITE_CHUNK = 2000  # rows per query; keeps `IN (...)` lists under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class IngestKind:
+    """How one kind of record is validated and keyed.
+
+    `serializer_class` validates one item; its validated data are model attribute values, plus
+    `customer_external_id` / `create_customer` when the kind belongs to a customer (`event_time_field`
+    names the event's time, which also bounds the customer's first_seen_at).
+    """
+
+    name: str
+    model: type[models.Model]
+    serializer_class: type[serializers.Serializer]
+    key_fields: tuple[str, ...] = ("external_id",)
+    event_time_field: str | None = None
+    derive_external_id: bool = False
+    create_defaults: Callable[[], dict[str, Any]] = dict
+    validate_batch: Callable[[list["ValidItem"]], list["ItemError"]] | None = None
+    # Runs after the upsert; returns the indexes of items it changed further.
+    after_write: Callable[[list["ValidItem"]], set[int]] | None = None
+
+    @property
+    def belongs_to_customer(self) -> bool:
+        return self.event_time_field is not None
+
+    def csv_columns(self) -> list[str]:
+        return list(self.serializer_class().fields)
+
+    def required_columns(self) -> list[str]:
+        return [name for name, f in self.serializer_class().fields.items() if f.required]
+
+
+INGEST_KINDS: dict[str, IngestKind] = {}
+
+
+def ingest_kind_register(kind: IngestKind) -> IngestKind:
+    INGEST_KINDS[kind.name] = kind
+    return kind
+
+
+@dataclass(frozen=True)
+class ItemError:
+    index: int
+    field: str
+    message: str
+
+
+@dataclass
+class ValidItem:
+    index: int
+    values: dict[str, Any]
+    customer_external_id: str | None = None
+    create_customer: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    status: Literal["created", "updated", "unchanged"]
+    id: int
+    key: dict[str, Any]
+
+
+@dataclass
+class IngestResult:
+    items: list[ItemResult] = field(default_factory=list)
+    touched_customer_ids: set[int] = field(default_factory=set)
+
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+
+class IngestRejected(Exception):
+    def __init__(self, errors: list[ItemError]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} error(s)")
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def channel_ids_by_key() -> dict[str, int]:
+    return dict(Channel.objects.values_list("key", "id"))
+
+
+def _flatten_errors(index: int, detail: Any, prefix: str = "") -> list[ItemError]:
+    if isinstance(detail, Mapping):
+        errors: list[ItemError] = []
+        for name, sub in detail.items():
+            name = "" if name == "non_field_errors" else name
+            errors += _flatten_errors(index, sub, f"{prefix}.{name}".strip(".") if name else prefix)
+        return errors
+    if isinstance(detail, list) and detail and all(isinstance(d, str) for d in detail):
+        return [ItemError(index, prefix or "item", str(message)) for message in detail]
+    if isinstance(detail, list):
+        return [e for i, sub in enumerate(detail) for e in _flatten_errors(index, sub, f"{prefix}[{i}]")]
+    return [ItemError(index, prefix or "item", str(detail))]
+
+
+def _derived_external_id(kind: IngestKind, item: ValidItem) -> str:
+    """A stable id from an event's content, so that resending an id-less event does not duplicate it."""
+    content = {"customer": item.customer_external_id, **item.values}
+    canonical = json.dumps(content, sort_keys=True, default=_canonical_value, separators=(",", ":"))
+    return f"{kind.name[:2]}-{hashlib.sha256(canonical.encode()).hexdigest()[:40]}"
+
+
+def _canonical_value(value: Any) -> str:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _key_of(kind: IngestKind, values: Mapping[str, Any]) -> tuple:
+    return tuple(values[name] for name in kind.key_fields)
+
+
+def records_validate(
+    *,
+    kind: IngestKind,
+    items: Sequence[Any],
+    first_index: int = 0,
+    seen_keys: dict[tuple, int] | None = None,
+) -> tuple[list[ValidItem], list[ItemError]]:
+    """Validate a batch without writing; return the valid items and every error found.
+
+    `seen_keys` carries keys across the chunks of one import so duplicates are caught file-wide.
+    """
+    channels = channel_ids_by_key()
+    seen = seen_keys if seen_keys is not None else {}
+    valid: list[ValidItem] = []
+    errors: list[ItemError] = []
+    for offset, raw in enumerate(items):
+        index = first_index + offset
+        if not isinstance(raw, Mapping):
+            errors.append(ItemError(index, "item", f"Expected an object, got {type(raw).__name__}."))
+            continue
+        serializer = kind.serializer_class(data=raw, context={"channel_ids": channels})
+        if not serializer.is_valid():
+            errors += _flatten_errors(index, serializer.errors)
+            continue
+        values = dict(serializer.validated_data)
+        item = ValidItem(
+            index=index,
+            values=values,
+            customer_external_id=values.pop("customer_external_id", None),
+            create_customer=values.pop("create_customer", False),
+            extra={name: values.pop(name) for name in getattr(serializer, "extra_fields", ()) if name in values},
+        )
+        if kind.derive_external_id and not values.get("external_id"):
+            values["external_id"] = _derived_external_id(kind, item)
+        key = _key_of(kind, values)
+        if key in seen:
+            key_field = kind.key_fields[0] if len(kind.key_fields) == 1 else "item"
+            errors.append(ItemError(index, key_field, f"Duplicate of item {seen[key]} in this batch."))
+            continue
+        seen[key] = index
+        valid.append(item)
+    if kind.belongs_to_customer:
+        errors += _unknown_customer_errors(valid)
+    if kind.validate_batch is not None:
+        errors += kind.validate_batch(valid)
+    return valid, sorted(errors, key=lambda e: e.index)
+
+
+def _unknown_customer_errors(items: list[ValidItem]) -> list[ItemError]:
+    wanted = {item.customer_external_id for item in items if not item.create_customer}
+    known = set(customer_ids_by_external_id(wanted))
+    return [
+        ItemError(
+            item.index,
+            "customer_external_id",
+            f"Unknown customer {item.customer_external_id!r}: send the customer first, or set create_customer "
+            "to true to create it as a prospect.",
+        )
+        for item in items
+        if not item.create_customer and item.customer_external_id not in known
+    ]
+
+
+def customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    wanted = list(external_ids)
+    for start in range(0, len(wanted), WRITE_CHUNK):
+        chunk = wanted[start : start + WRITE_CHUNK]
+        ids.update(Customer.objects.filter(external_id__in=chunk).values_list("external_id", "id"))
+    return ids
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def records_write(*, kind: IngestKind, items: list[ValidItem]) -> IngestResult:
+    """Upsert validated items by the kind's key; call inside a transaction."""
+    result = IngestResult()
+    if kind.belongs_to_customer:
+        _resolve_customers(kind, items, result)
+    for start in range(0, len(items), WRITE_CHUNK):
+        _upsert_chunk(kind, items[start : start + WRITE_CHUNK], result)
+    if kind.belongs_to_customer:
+        _lower_first_seen(kind, items)
+    if kind.after_write is not None:
+        changed = kind.after_write(items)
+        result.items = [
+            replace(item, status="updated") if item.index in changed and item.status == "unchanged" else item
+            for item in result.items
+        ]
+    return result
+
+
+def records_ingest(*, kind: IngestKind, items: Sequence[Any]) -> IngestResult:
+    """Validate a whole batch and write it in one transaction, or raise IngestRejected and write nothing."""
+    valid, errors = records_validate(kind=kind, items=items)
+    if errors:
+        raise IngestRejected(errors)
+    with transaction.atomic():
+        return records_write(kind=kind, items=valid)
+
+
+def _resolve_customers(kind: IngestKind, items: list[ValidItem], result: IngestResult) -> None:
+    ids = customer_ids_by_external_id({item.customer_external_id for item in items})
+    first_event: dict[str, datetime] = {}
+    for item in items:
+        if item.customer_external_id not in ids and item.create_customer:
+            at = item.values[kind.event_time_field]
+            known = first_event.get(item.customer_external_id)
+            first_event[item.customer_external_id] = at if known is None else min(known, at)
+    if first_event:
+        Customer.objects.bulk_create(
+            [Customer(external_id=ext, first_seen_at=at) for ext, at in first_event.items()], batch_size=WRITE_CHUNK
+        )
+        ids.update(customer_ids_by_external_id(first_event))
+    for item in items:
+        item.values["customer_id"] = ids[item.customer_external_id]
+    result.touched_customer_ids.update(ids.values())
+
+
+def _existing_rows(kind: IngestKind, items: list[ValidItem]) -> dict[tuple, models.Model]:
+    if kind.key_fields == ("external_id",):
+        rows = kind.model.objects.filter(external_id__in=[item.values["external_id"] for item in items])
+    else:
+        # Narrow by each key field, then match whole keys in Python.
+        lookups = {f"{name}__in": {item.values[name] for item in items} for name in kind.key_fields}
+        rows = kind.model.objects.filter(**lookups)
+    return {tuple(getattr(row, name) for name in kind.key_fields): row for row in rows}
+
+
+def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult) -> None:
+    existing = _existing_rows(kind, items)
+    to_create: list[tuple[ValidItem, models.Model]] = []
+    to_update: list[models.Model] = []
+    changed_fields: set[str] = set()
+    statuses: dict[int, str] = {}
+    for item in items:
+        row = existing.get(_key_of(kind, item.values))
+        if row is None:
+            to_create.append((item, kind.model(**{**kind.create_defaults(), **item.values})))
+            continue
+        changes = {name: value for name, value in item.values.items() if getattr(row, name) != value}
+        statuses[item.index] = "updated" if changes else "unchanged"
+        if changes:
+            for name, value in changes.items():
+                setattr(row, name, value)
+            changed_fields.update(changes)
+            to_update.append(row)
+        item.values["id"] = row.pk
+    if to_create:
+        created = kind.model.objects.bulk_create([row for _, row in to_create])
+        if created and created[0].pk is None:  # backends that do not return ids on bulk insert
+            keys = {_key_of(kind, item.values): item for item, _ in to_create}
+            for key, row in _existing_rows(kind, [item for item, _ in to_create]).items():
+                keys[key].values["id"] = row.pk
+        else:
+            for (item, _), row in zip(to_create, created, strict=True):
+                item.values["id"] = row.pk
+        statuses.update({item.index: "created" for item, _ in to_create})
+    if to_update:
+        if any(f.name == "updated_at" for f in kind.model._meta.fields):
+            changed_fields.add("updated_at")
+        kind.model.objects.bulk_update(to_update, sorted(changed_fields))
+    for item in items:
+        row_id = item.values.pop("id")
+        key = {name: _plain(item.values[name]) for name in kind.key_fields}
+        result.items.append(ItemResult(item.index, statuses[item.index], row_id, key))  # type: ignore[arg-type]
+        if kind.model is Customer:
+            result.touched_customer_ids.add(row_id)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _lower_first_seen(kind: IngestKind, items: list[ValidItem]) -> None:
+    """A customer is first seen no later than their earliest event."""
+    earliest: dict[int, datetime] = {}
+    for item in items:
+        at = item.values[kind.event_time_field]
+        customer_id = item.values["customer_id"]
+        if customer_id not in earliest or at < earliest[customer_id]:
+            earliest[customer_id] = at
+    stale = []
+    for start in range(0, len(earliest), WRITE_CHUNK):
+        ids = list(earliest)[start : start + WRITE_CHUNK]
+        customers = Customer.objects.filter(pk__in=ids).only("id", "first_seen_at")
+        stale += [customer for customer in customers if customer.first_seen_at > earliest[customer.pk]]
+    for customer in stale:
+        customer.first_seen_at = earliest[customer.pk]
+    Customer.objects.bulk_update(stale, ["first_seen_at"], batch_size=WRITE_CHUNK)

@@ -1,0 +1,193 @@
+"""The four kinds of lifecycle data a shop sends in, and how each item is validated.
+
+Field names here are the API's and the CSV columns' names (docs/IMPORT.md).
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from lifecycle.ingest import (
+    INGEST_KINDS,
+    IngestKind,
+    ItemError,
+    ValidItem,
+    customer_ids_by_external_id,
+    ingest_kind_register,
+)
+from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
+
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+# Shops' clocks drift; an event more than this far ahead of ours is a data error.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+class EventTimeField(serializers.DateTimeField):
+    """ISO 8601 date-time or plain date (midnight UTC); not before 1970, not in the future."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(input_formats=["iso-8601", "%Y-%m-%d"], **kwargs)
+
+    def to_internal_value(self, value: Any) -> datetime:
+        parsed = super().to_internal_value(value)
+        if parsed < EARLIEST_EVENT:
+            raise serializers.ValidationError("Date is before 1970-01-01.")
+        if parsed > timezone.now() + FUTURE_TOLERANCE:
+            raise serializers.ValidationError("Date is in the future.")
+        return parsed
+
+
+class ChannelKeyField(serializers.CharField):
+    """A channel named by its key; validated against the channels loaded once per batch."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=50, **kwargs)
+
+    def to_internal_value(self, value: Any) -> int:
+        key = super().to_internal_value(value)
+        channel_ids: dict[str, int] = self.context["channel_ids"]
+        if key not in channel_ids:
+            raise serializers.ValidationError(f"Unknown channel {key!r}; known: {', '.join(sorted(channel_ids))}.")
+        return channel_ids[key]
+
+
+class PropertiesField(serializers.JSONField):
+    """A JSON object; CSV cells carry it as JSON text."""
+
+    def to_internal_value(self, value: Any) -> dict:
+        if isinstance(value, str):
+            try:
+                value = super().to_internal_value(value.encode()) if value else {}
+            except serializers.ValidationError:
+                raise serializers.ValidationError("Not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        return value
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(binary=True, **kwargs)
+
+
+def external_id_field(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=100, **kwargs)
+
+
+def campaign_code_field() -> serializers.CharField:
+    return serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class CustomerEventSerializer(serializers.Serializer):
+    """Fields every customer event carries: which customer, and whether to create them when unknown."""
+
+    customer_external_id = external_id_field()
+    create_customer = serializers.BooleanField(required=False)
+
+
+class CustomerIngestSerializer(serializers.Serializer):
+    extra_fields = ("referred_by_external_id",)
+
+    external_id = external_id_field()
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    first_seen_at = EventTimeField(required=False)
+    acquisition_channel = ChannelKeyField(source="acquisition_channel_id", required=False, allow_null=True)
+    referred_by_external_id = external_id_field(required=False, allow_null=True)
+
+
+class OrderIngestSerializer(CustomerEventSerializer):
+    external_id = external_id_field()
+    placed_at = EventTimeField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    channel = ChannelKeyField(source="channel_id", required=False, allow_null=True)
+    campaign_code = campaign_code_field()
+
+
+class TouchpointIngestSerializer(CustomerEventSerializer):
+    external_id = external_id_field(required=False)
+    occurred_at = EventTimeField()
+    channel = ChannelKeyField(source="channel_id")
+    kind = serializers.ChoiceField(choices=TouchpointKind.choices)
+    campaign_code = campaign_code_field()
+    value = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True)
+    properties = PropertiesField(required=False)
+
+
+class FeedbackIngestSerializer(CustomerEventSerializer):
+    external_id = external_id_field(required=False)
+    score = serializers.IntegerField(min_value=0, max_value=10)
+    comment = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    submitted_at = EventTimeField()
+
+
+def _referrer_errors(items: list[ValidItem]) -> list[ItemError]:
+    """A referrer must exist already or arrive in the same batch, and is never the customer itself."""
+    in_batch = {item.values["external_id"] for item in items}
+    named = {item.extra.get("referred_by_external_id") for item in items} - {None}
+    known = set(customer_ids_by_external_id(named - in_batch)) | in_batch
+    errors = []
+    for item in items:
+        referrer = item.extra.get("referred_by_external_id")
+        if referrer is None:
+            continue
+        if referrer == item.values["external_id"]:
+            errors.append(ItemError(item.index, "referred_by_external_id", "A customer cannot refer themselves."))
+        elif referrer not in known:
+            errors.append(ItemError(item.index, "referred_by_external_id", f"Unknown customer {referrer!r}."))
+    return errors
+
+
+def _referrers_link(items: list[ValidItem]) -> set[int]:
+    """Set referred_by once every customer of the batch exists; returns the indexes of changed items."""
+    wanted = {item.values["external_id"]: item.extra["referred_by_external_id"]
+              for item in items if "referred_by_external_id" in item.extra}
+    if not wanted:
+        return set()
+    ids = customer_ids_by_external_id(set(wanted) | {ref for ref in wanted.values() if ref})
+    changed = []
+    for customer in Customer.objects.filter(pk__in=[ids[ext] for ext in wanted]).only("id", "external_id", "referred_by_id"):
+        referrer = wanted[customer.external_id]
+        referrer_id = ids[referrer] if referrer else None
+        if customer.referred_by_id != referrer_id:
+            customer.referred_by_id = referrer_id
+            changed.append(customer)
+    Customer.objects.bulk_update(changed, ["referred_by_id"], batch_size=1000)
+    changed_ext = {customer.external_id for customer in changed}
+    return {item.index for item in items if item.values["external_id"] in changed_ext}
+
+
+CUSTOMERS = ingest_kind_register(
+    IngestKind(
+        name="customers",
+        model=Customer,
+        serializer_class=CustomerIngestSerializer,
+        create_defaults=lambda: {"first_seen_at": timezone.now()},
+        validate_batch=_referrer_errors,
+        after_write=_referrers_link,
+    )
+)
+ORDERS = ingest_kind_register(
+    IngestKind(name="orders", model=Order, serializer_class=OrderIngestSerializer, event_time_field="placed_at")
+)
+TOUCHPOINTS = ingest_kind_register(
+    IngestKind(
+        name="touchpoints",
+        model=Touchpoint,
+        serializer_class=TouchpointIngestSerializer,
+        event_time_field="occurred_at",
+        derive_external_id=True,
+    )
+)
+FEEDBACK = ingest_kind_register(
+    IngestKind(
+        name="feedback",
+        model=Feedback,
+        serializer_class=FeedbackIngestSerializer,
+        event_time_field="submitted_at",
+        derive_external_id=True,
+    )
+)
+
+__all__ = ["CUSTOMERS", "FEEDBACK", "INGEST_KINDS", "ORDERS", "TOUCHPOINTS"]
