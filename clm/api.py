@@ -65,7 +65,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; create one with `python manage.py create_api_key NAME --scopes read,write`",
+            "description": "`Api-Key <key>`; create a key with `manage.py create_api_key NAME --scopes read,write`",
         }
 
 
@@ -113,4 +113,3 @@ class BoundedJSONParser(JSONParser):
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
         return super().parse(io.BytesIO(body), media_type, parser_context)
-

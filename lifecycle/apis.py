@@ -96,10 +96,19 @@ def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
         ),
         request=kind.serializer_class(many=True),
         responses={200: _RESULT, 201: _RESULT, 400: _ERROR, 409: _ERROR, 413: _ERROR},
-        examples=[OpenApiExample("errors", response_only=True, status_codes=["400"], value={
-            "detail": "1 of 2 items are invalid; nothing was written.",
-            "errors": [{"index": 1, "field": "amount", "message": "Ensure this value is greater than or equal to 0."}],
-        })],
+        examples=[
+            OpenApiExample(
+                "errors",
+                response_only=True,
+                status_codes=["400"],
+                value={
+                    "detail": "1 of 2 items are invalid; nothing was written.",
+                    "errors": [
+                        {"index": 1, "field": "amount", "message": "Ensure this value is greater than or equal to 0."}
+                    ],
+                },
+            )
+        ],
         tags=["ingestion"],
     )
 

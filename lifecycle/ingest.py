@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.db import models, transaction
+from django.utils import timezone
 from rest_framework import serializers
 
 from lifecycle.models import Channel, Customer
@@ -257,14 +258,16 @@ def _resolve_customers(kind: IngestKind, items: list[ValidItem], result: IngestR
     result.touched_customer_ids.update(ids.values())
 
 
-def _existing_rows(kind: IngestKind, items: list[ValidItem]) -> dict[tuple, models.Model]:
+def _existing_rows(kind: IngestKind, items: list[ValidItem]) -> dict[tuple, dict[str, Any]]:
+    """Stored values of the rows the items would upsert, keyed like the items (plain values: no model instances)."""
+    fields = {"pk", *kind.key_fields, *(name for item in items for name in item.values)}
     if kind.key_fields == ("external_id",):
         rows = kind.model.objects.filter(external_id__in=[item.values["external_id"] for item in items])
     else:
         # Narrow by each key field, then match whole keys in Python.
         lookups = {f"{name}__in": {item.values[name] for item in items} for name in kind.key_fields}
         rows = kind.model.objects.filter(**lookups)
-    return {tuple(getattr(row, name) for name in kind.key_fields): row for row in rows}
+    return {tuple(row[name] for name in kind.key_fields): row for row in rows.values(*fields)}
 
 
 def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult) -> None:
@@ -278,26 +281,29 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
         if row is None:
             to_create.append((item, kind.model(**{**kind.create_defaults(), **item.values})))
             continue
-        changes = {name: value for name, value in item.values.items() if getattr(row, name) != value}
+        changes = {name: value for name, value in item.values.items() if row[name] != value}
         statuses[item.index] = "updated" if changes else "unchanged"
         if changes:
-            for name, value in changes.items():
-                setattr(row, name, value)
             changed_fields.update(changes)
-            to_update.append(row)
-        item.values["id"] = row.pk
+            stored = {name: value for name, value in row.items() if name != "pk"}
+            to_update.append(kind.model(pk=row["pk"], **{**stored, **changes}))
+        item.values["id"] = row["pk"]
     if to_create:
         created = kind.model.objects.bulk_create([row for _, row in to_create])
         if created and created[0].pk is None:  # backends that do not return ids on bulk insert
             keys = {_key_of(kind, item.values): item for item, _ in to_create}
             for key, row in _existing_rows(kind, [item for item, _ in to_create]).items():
-                keys[key].values["id"] = row.pk
+                keys[key].values["id"] = row["pk"]
         else:
             for (item, _), row in zip(to_create, created, strict=True):
                 item.values["id"] = row.pk
         statuses.update({item.index: "created" for item, _ in to_create})
     if to_update:
         if any(f.name == "updated_at" for f in kind.model._meta.fields):
+            # bulk_update does not apply auto_now.
+            now = timezone.now()
+            for row in to_update:
+                row.updated_at = now
             changed_fields.add("updated_at")
         kind.model.objects.bulk_update(to_update, sorted(changed_fields))
     for item in items:
@@ -320,11 +326,13 @@ def _lower_first_seen(kind: IngestKind, items: list[ValidItem]) -> None:
         customer_id = item.values["customer_id"]
         if customer_id not in earliest or at < earliest[customer_id]:
             earliest[customer_id] = at
-    stale = []
-    for start in range(0, len(earliest), WRITE_CHUNK):
-        ids = list(earliest)[start : start + WRITE_CHUNK]
-        customers = Customer.objects.filter(pk__in=ids).only("id", "first_seen_at")
-        stale += [customer for customer in customers if customer.first_seen_at > earliest[customer.pk]]
-    for customer in stale:
-        customer.first_seen_at = earliest[customer.pk]
+    ids = list(earliest)
+    stale = [
+        Customer(pk=pk, first_seen_at=earliest[pk])
+        for start in range(0, len(ids), WRITE_CHUNK)
+        for pk, first_seen_at in Customer.objects.filter(pk__in=ids[start : start + WRITE_CHUNK]).values_list(
+            "pk", "first_seen_at"
+        )
+        if first_seen_at > earliest[pk]
+    ]
     Customer.objects.bulk_update(stale, ["first_seen_at"], batch_size=WRITE_CHUNK)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lifecycle.ingest import (
@@ -39,18 +41,18 @@ class EventTimeField(serializers.DateTimeField):
         return parsed
 
 
-class ChannelKeyField(serializers.CharField):
-    """A channel named by its key; validated against the channels loaded once per batch."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=50, **kwargs)
+@extend_schema_field(OpenApiTypes.STR)
+class ChannelKeyField(serializers.Field):
+    """A channel named by its key; validated against the channels loaded once per batch, stored as its id."""
 
     def to_internal_value(self, value: Any) -> int:
-        key = super().to_internal_value(value)
         channel_ids: dict[str, int] = self.context["channel_ids"]
-        if key not in channel_ids:
-            raise serializers.ValidationError(f"Unknown channel {key!r}; known: {', '.join(sorted(channel_ids))}.")
-        return channel_ids[key]
+        if not isinstance(value, str) or value not in channel_ids:
+            raise serializers.ValidationError(f"Unknown channel {value!r}; known: {', '.join(sorted(channel_ids))}.")
+        return channel_ids[value]
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
 class PropertiesField(serializers.JSONField):
@@ -141,13 +143,18 @@ def _referrer_errors(items: list[ValidItem]) -> list[ItemError]:
 
 def _referrers_link(items: list[ValidItem]) -> set[int]:
     """Set referred_by once every customer of the batch exists; returns the indexes of changed items."""
-    wanted = {item.values["external_id"]: item.extra["referred_by_external_id"]
-              for item in items if "referred_by_external_id" in item.extra}
+    wanted = {
+        item.values["external_id"]: item.extra["referred_by_external_id"]
+        for item in items
+        if "referred_by_external_id" in item.extra
+    }
     if not wanted:
         return set()
     ids = customer_ids_by_external_id(set(wanted) | {ref for ref in wanted.values() if ref})
     changed = []
-    for customer in Customer.objects.filter(pk__in=[ids[ext] for ext in wanted]).only("id", "external_id", "referred_by_id"):
+    for customer in Customer.objects.filter(pk__in=[ids[ext] for ext in wanted]).only(
+        "id", "external_id", "referred_by_id"
+    ):
         referrer = wanted[customer.external_id]
         referrer_id = ids[referrer] if referrer else None
         if customer.referred_by_id != referrer_id:

@@ -5,31 +5,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('lifecycle', '0001_initial'),
+        ("lifecycle", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MarketingSpend',
+            name="MarketingSpend",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('campaign_code', models.CharField(blank=True, default='', max_length=100)),
-                ('period', models.CharField(choices=[('day', 'Day'), ('month', 'Month')], max_length=5)),
-                ('date', models.DateField()),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='spend', to='lifecycle.channel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("campaign_code", models.CharField(blank=True, default="", max_length=100)),
+                ("period", models.CharField(choices=[("day", "Day"), ("month", "Month")], max_length=5)),
+                ("date", models.DateField()),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="spend", to="lifecycle.channel"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'marketing spend',
-                'ordering': ['date', 'channel_id', 'campaign_code'],
-                'indexes': [models.Index(fields=['date'], name='spend_date')],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'campaign_code', 'period', 'date'), name='spend_unique_period'), models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='spend_amount_not_negative'), models.CheckConstraint(condition=models.Q(('period__in', ['day', 'month'])), name='spend_period_valid')],
+                "verbose_name_plural": "marketing spend",
+                "ordering": ["date", "channel_id", "campaign_code"],
+                "indexes": [models.Index(fields=["date"], name="spend_date")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("channel", "campaign_code", "period", "date"), name="spend_unique_period"
+                    ),
+                    models.CheckConstraint(condition=models.Q(("amount__gte", 0)), name="spend_amount_not_negative"),
+                    models.CheckConstraint(
+                        condition=models.Q(("period__in", ["day", "month"])), name="spend_period_valid"
+                    ),
+                ],
             },
         ),
     ]

@@ -5,134 +5,254 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Channel',
+            name="Channel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Used by the API and CSV imports, e.g. paid_ads', unique=True)),
-                ('name_en', models.CharField(max_length=100, verbose_name='name (English)')),
-                ('name_de', models.CharField(max_length=100, verbose_name='name (German)')),
-                ('description', models.TextField(blank=True, default='')),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.SlugField(help_text="Used by the API and CSV imports, e.g. paid_ads", unique=True)),
+                ("name_en", models.CharField(max_length=100, verbose_name="name (English)")),
+                ("name_de", models.CharField(max_length=100, verbose_name="name (German)")),
+                ("description", models.TextField(blank=True, default="")),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text="The shop's id of this customer", max_length=100, unique=True)),
-                ('email', models.EmailField(blank=True, default='', max_length=254)),
-                ('name', models.CharField(blank=True, default='', max_length=200)),
-                ('first_seen_at', models.DateTimeField(db_index=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('acquisition_channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='acquired_customers', to='lifecycle.channel')),
-                ('referred_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='referred_customers', to='lifecycle.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "external_id",
+                    models.CharField(help_text="The shop's id of this customer", max_length=100, unique=True),
+                ),
+                ("email", models.EmailField(blank=True, default="", max_length=254)),
+                ("name", models.CharField(blank=True, default="", max_length=200)),
+                ("first_seen_at", models.DateTimeField(db_index=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "acquisition_channel",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="acquired_customers",
+                        to="lifecycle.channel",
+                    ),
+                ),
+                (
+                    "referred_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="referred_customers",
+                        to="lifecycle.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text='The survey response id; derived from the content when not sent', max_length=100, unique=True)),
-                ('score', models.PositiveSmallIntegerField(help_text='Answer to the NPS question, 0..10')),
-                ('comment', models.TextField(blank=True, default='')),
-                ('submitted_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='lifecycle.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "external_id",
+                    models.CharField(
+                        help_text="The survey response id; derived from the content when not sent",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
+                ("score", models.PositiveSmallIntegerField(help_text="Answer to the NPS question, 0..10")),
+                ("comment", models.TextField(blank=True, default="")),
+                ("submitted_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="feedback", to="lifecycle.customer"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'feedback',
-                'ordering': ['submitted_at', 'id'],
+                "verbose_name_plural": "feedback",
+                "ordering": ["submitted_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=100, unique=True)),
-                ('placed_at', models.DateTimeField()),
-                ('amount', models.DecimalField(decimal_places=2, help_text="In the shop's currency", max_digits=12)),
-                ('status', models.CharField(choices=[('completed', 'Completed'), ('cancelled', 'Cancelled'), ('refunded', 'Refunded')], default='completed', max_length=10)),
-                ('campaign_code', models.CharField(blank=True, default='', max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='lifecycle.channel')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='lifecycle.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=100, unique=True)),
+                ("placed_at", models.DateTimeField()),
+                ("amount", models.DecimalField(decimal_places=2, help_text="In the shop's currency", max_digits=12)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("completed", "Completed"), ("cancelled", "Cancelled"), ("refunded", "Refunded")],
+                        default="completed",
+                        max_length=10,
+                    ),
+                ),
+                ("campaign_code", models.CharField(blank=True, default="", max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="lifecycle.channel",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="orders", to="lifecycle.customer"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['placed_at', 'id'],
+                "ordering": ["placed_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Touchpoint',
+            name="Touchpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text="The shop's event id; derived from the content when not sent", max_length=100, unique=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('kind', models.CharField(choices=[('ad_impression', 'Ad Impression'), ('ad_click', 'Ad Click'), ('site_visit', 'Site Visit'), ('product_view', 'Product View'), ('cart_add', 'Cart Add'), ('email_open', 'Email Open'), ('email_click', 'Email Click'), ('app_push_open', 'App Push Open'), ('social_engagement', 'Social Engagement'), ('review', 'Review'), ('support_contact', 'Support Contact'), ('referral_sent', 'Referral Sent')], max_length=20)),
-                ('campaign_code', models.CharField(blank=True, default='', max_length=100)),
-                ('value', models.DecimalField(blank=True, decimal_places=2, help_text='e.g. review stars', max_digits=12, null=True)),
-                ('properties', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='touchpoints', to='lifecycle.channel')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='touchpoints', to='lifecycle.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "external_id",
+                    models.CharField(
+                        help_text="The shop's event id; derived from the content when not sent",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("ad_impression", "Ad Impression"),
+                            ("ad_click", "Ad Click"),
+                            ("site_visit", "Site Visit"),
+                            ("product_view", "Product View"),
+                            ("cart_add", "Cart Add"),
+                            ("email_open", "Email Open"),
+                            ("email_click", "Email Click"),
+                            ("app_push_open", "App Push Open"),
+                            ("social_engagement", "Social Engagement"),
+                            ("review", "Review"),
+                            ("support_contact", "Support Contact"),
+                            ("referral_sent", "Referral Sent"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("campaign_code", models.CharField(blank=True, default="", max_length=100)),
+                (
+                    "value",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, help_text="e.g. review stars", max_digits=12, null=True
+                    ),
+                ),
+                ("properties", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="touchpoints", to="lifecycle.channel"
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="touchpoints", to="lifecycle.customer"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['occurred_at', 'id'],
+                "ordering": ["occurred_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.CheckConstraint(condition=models.Q(('referred_by', models.F('pk')), _negated=True), name='customer_not_self_referred'),
+            model_name="customer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("referred_by", models.F("pk")), _negated=True), name="customer_not_self_referred"
+            ),
         ),
         migrations.AddIndex(
-            model_name='feedback',
-            index=models.Index(fields=['customer', 'submitted_at'], name='feedback_customer_submitted'),
+            model_name="feedback",
+            index=models.Index(fields=["customer", "submitted_at"], name="feedback_customer_submitted"),
         ),
         migrations.AddConstraint(
-            model_name='feedback',
-            constraint=models.CheckConstraint(condition=models.Q(('score__gte', 0), ('score__lte', 10)), name='feedback_score_0_to_10'),
+            model_name="feedback",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("score__gte", 0), ("score__lte", 10)), name="feedback_score_0_to_10"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['customer', 'placed_at'], name='order_customer_placed'),
+            model_name="order",
+            index=models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['placed_at'], name='order_placed'),
+            model_name="order",
+            index=models.Index(fields=["placed_at"], name="order_placed"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='order_amount_not_negative'),
+            model_name="order",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gte", 0)), name="order_amount_not_negative"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['completed', 'cancelled', 'refunded'])), name='order_status_valid'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["completed", "cancelled", "refunded"])), name="order_status_valid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='touchpoint',
-            index=models.Index(fields=['customer', 'occurred_at'], name='touchpoint_customer_occurred'),
+            model_name="touchpoint",
+            index=models.Index(fields=["customer", "occurred_at"], name="touchpoint_customer_occurred"),
         ),
         migrations.AddIndex(
-            model_name='touchpoint',
-            index=models.Index(fields=['channel', 'occurred_at'], name='touchpoint_channel_occurred'),
+            model_name="touchpoint",
+            index=models.Index(fields=["channel", "occurred_at"], name="touchpoint_channel_occurred"),
         ),
         migrations.AddConstraint(
-            model_name='touchpoint',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['ad_impression', 'ad_click', 'site_visit', 'product_view', 'cart_add', 'email_open', 'email_click', 'app_push_open', 'social_engagement', 'review', 'support_contact', 'referral_sent'])), name='touchpoint_kind_valid'),
+            model_name="touchpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "kind__in",
+                        [
+                            "ad_impression",
+                            "ad_click",
+                            "site_visit",
+                            "product_view",
+                            "cart_add",
+                            "email_open",
+                            "email_click",
+                            "app_push_open",
+                            "social_engagement",
+                            "review",
+                            "support_contact",
+                            "referral_sent",
+                        ],
+                    )
+                ),
+                name="touchpoint_kind_valid",
+            ),
         ),
     ]

@@ -14,7 +14,9 @@ CORE_CHANNELS = [
 def create_channels(apps, schema_editor):
     Channel = apps.get_model("lifecycle", "Channel")
     for key, name_en, name_de, description in CORE_CHANNELS:
-        Channel.objects.get_or_create(key=key, defaults={"name_en": name_en, "name_de": name_de, "description": description})
+        Channel.objects.get_or_create(
+            key=key, defaults={"name_en": name_en, "name_de": name_de, "description": description}
+        )
 
 
 def delete_channels(apps, schema_editor):
