@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 LIFETIMES := lifetimes==0.11.3
-PORT ?= 8000
+CLM_PORT ?= 8000
 
 .PHONY: run test assets lint bench clean
 
@@ -27,7 +27,7 @@ assets: $(VENV)/.installed
 run: $(VENV)/.installed assets
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_demo
-	DEBUG=$${DEBUG:-1} PORT=$(PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f clm/Procfile -d . start
+	DEBUG=$${DEBUG:-1} CLM_PORT=$(CLM_PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f clm/Procfile -d . start
 
 test: $(VENV)/.installed-dev assets
 	DEBUG=$${DEBUG:-1} $(BIN)/pytest $(PYTEST_ARGS)
@@ -38,3 +38,6 @@ lint: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) static/vendor node_modules staticfiles
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py

@@ -1,0 +1,150 @@
+"""Benchmarks: run with `make bench`; appends a table to docs/BENCHMARKS.md.
+
+Runs against PostgreSQL (BENCH_DATABASE_URL, default a `clm_bench` database on 127.0.0.1 that it recreates),
+never against the development database. Each figure is the median of several runs, with min and max.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clm_bench")
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+
+sys.path.insert(0, str(ROOT))
+os.environ.update({"DATABASE_URL": DATABASE_URL, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "clm.settings"})
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def timed(setup: Callable[[], None], work: Callable[[], object]) -> list[float]:
+    seconds = []
+    for _ in range(RUNS):
+        setup()
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def main() -> None:
+    recreate_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from clm.services import api_key_create
+    from lifecycle.cdnow import cdnow_default_path, cdnow_import
+
+    call_command("migrate", verbosity=0)
+    path = cdnow_default_path()
+
+    def empty() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE lifecycle_customer CASCADE")
+
+    rows: list[tuple[str, str, list[float], str]] = []
+    rows.append(
+        (
+            "CDNOW import, empty database",
+            "69,659 records → 23,570 customers, 67,591 orders",
+            timed(empty, lambda: cdnow_import(path=path)),
+            "s",
+        )
+    )
+    rows.append(
+        (
+            "CDNOW import again (idempotent, nothing written)",
+            "same",
+            timed(lambda: None, lambda: cdnow_import(path=path)),
+            "s",
+        )
+    )
+
+    _, key = api_key_create(name="bench", scopes={"write"})
+    client = APIClient(SERVER_NAME="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    customers = [f"cdnow-{i:05d}" for i in range(1, 1001)]
+    batches = 20
+
+    def post_orders() -> None:
+        run = time.perf_counter_ns()
+        for b in range(batches):
+            body = [
+                {
+                    "external_id": f"bench-{run}-{b}-{i}",
+                    "customer_external_id": customers[i],
+                    "placed_at": "2024-05-01T10:00:00Z",
+                    "amount": "19.90",
+                    "channel": "email",
+                }
+                for i in range(1000)
+            ]
+            response = client.post("/api/v1/orders/", data=json.dumps(body), content_type="application/json")
+            if response.status_code != 201:
+                raise RuntimeError(f"ingestion failed: {response.status_code} {response.content[:300]!r}")
+
+    seconds = timed(lambda: None, post_orders)
+    rows.append(
+        (
+            "API order ingestion, 1,000-order batches (in-process test client, no HTTP server)",
+            f"{batches} batches",
+            [batches * 1000 / s for s in seconds],
+            "orders/s",
+        )
+    )
+    write_report(rows)
+
+
+def write_report(rows: list[tuple[str, str, list[float], str]]) -> None:
+    import django
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL) as conn:
+        pg_version = conn.execute("SHOW server_version").fetchone()[0]
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    commit = subprocess.run(git, capture_output=True, text=True, cwd=ROOT).stdout  # noqa: S603,S607 - fixed command
+    lines = [
+        f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — commit {commit.strip() or 'uncommitted'}\n",
+        f"Machine: {os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, {platform.platform()}; Python "
+        f"{platform.python_version()}, Django {django.get_version()}, PostgreSQL {pg_version}. "
+        f"Median of {RUNS} runs (min – max).\n",
+        "| measurement | data | median | min – max |",
+        "|---|---|---|---|",
+    ]
+    for name, size, values, unit in rows:
+        fmt = "{:,.0f}" if unit == "orders/s" else "{:.2f}"
+        low, high = min(values), max(values)
+        lines.append(
+            f"| {name} | {size} | {fmt.format(statistics.median(values))} {unit} | "
+            f"{fmt.format(low)} – {fmt.format(high)} |"
+        )
+    report = ROOT / "docs" / "BENCHMARKS.md"
+    if not report.exists():
+        report.write_text("# Benchmarks\n\nWritten by `make bench` (bench/run.py); newest last. Targets: SPEC §11.\n")
+    with report.open("a") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
