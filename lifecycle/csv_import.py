@@ -49,7 +49,7 @@ def csv_import(
 ) -> CsvImportResult:
     """Import a CSV file; raises CsvImportError (nothing written) when atomic and any line is bad."""
     result = CsvImportResult()
-    seen_keys: dict[tuple, int] = {}
+    seen_keys: dict[tuple, str] = {}
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = _read_header(reader, kind)
@@ -133,7 +133,9 @@ def _import_chunk(
         else:
             # An empty cell means "not given", like a field left out of an API payload.
             items.append({name: value for name, value in zip(header, row.cells, strict=True) if value.strip()})
-    valid, errors = records_validate(kind=kind, items=[item or {} for item in items], seen_keys=seen_keys)
+    valid, errors = records_validate(
+        kind=kind, items=[item or {} for item in items], seen_keys=seen_keys, describe=lambda i: f"line {chunk[i].line}"
+    )
     bad = {error.index for error in shape_errors}
     errors = shape_errors + [error for error in errors if error.index not in bad]
     valid = [item for item in valid if item.index not in bad]

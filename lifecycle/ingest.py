@@ -21,7 +21,7 @@ from rest_framework import serializers
 
 from lifecycle.models import Channel, Customer
 
-WRITE_CHUNK = 2000  # rows per query; keeps `IN (...)` lists under SQLite's variable limit
+WRITE_CHUNK = 2000  # rows per query: `IN (...)` lists stay far below SQLite's 32,766 variables (SQLite ≥ 3.32)
 
 
 @dataclass(frozen=True)
@@ -142,19 +142,19 @@ def records_validate(
     *,
     kind: IngestKind,
     items: Sequence[Any],
-    first_index: int = 0,
-    seen_keys: dict[tuple, int] | None = None,
+    seen_keys: dict[tuple, str] | None = None,
+    describe: Callable[[int], str] = lambda index: f"item {index}",
 ) -> tuple[list[ValidItem], list[ItemError]]:
     """Validate a batch without writing; return the valid items and every error found.
 
-    `seen_keys` carries keys across the chunks of one import so duplicates are caught file-wide.
+    `seen_keys` carries keys across the chunks of one import so duplicates are caught file-wide;
+    `describe` names an item in messages (a CSV import names lines).
     """
     channels = channel_ids_by_key()
     seen = seen_keys if seen_keys is not None else {}
     valid: list[ValidItem] = []
     errors: list[ItemError] = []
-    for offset, raw in enumerate(items):
-        index = first_index + offset
+    for index, raw in enumerate(items):
         if not isinstance(raw, Mapping):
             errors.append(ItemError(index, "item", f"Expected an object, got {type(raw).__name__}."))
             continue
@@ -175,15 +175,16 @@ def records_validate(
         key = _key_of(kind, values)
         if key in seen:
             key_field = kind.key_fields[0] if len(kind.key_fields) == 1 else "item"
-            errors.append(ItemError(index, key_field, f"Duplicate of item {seen[key]} in this batch."))
+            errors.append(ItemError(index, key_field, f"Duplicate of {seen[key]}."))
             continue
-        seen[key] = index
+        seen[key] = describe(index)
         valid.append(item)
     if kind.belongs_to_customer:
         errors += _unknown_customer_errors(valid)
     if kind.validate_batch is not None:
         errors += kind.validate_batch(valid)
-    return valid, sorted(errors, key=lambda e: e.index)
+    bad = {error.index for error in errors}
+    return [item for item in valid if item.index not in bad], sorted(errors, key=lambda e: e.index)
 
 
 def _unknown_customer_errors(items: list[ValidItem]) -> list[ItemError]:
@@ -327,12 +328,13 @@ def _lower_first_seen(kind: IngestKind, items: list[ValidItem]) -> None:
         if customer_id not in earliest or at < earliest[customer_id]:
             earliest[customer_id] = at
     ids = list(earliest)
+    now = timezone.now()
     stale = [
-        Customer(pk=pk, first_seen_at=earliest[pk])
+        Customer(pk=pk, first_seen_at=earliest[pk], updated_at=now)
         for start in range(0, len(ids), WRITE_CHUNK)
         for pk, first_seen_at in Customer.objects.filter(pk__in=ids[start : start + WRITE_CHUNK]).values_list(
             "pk", "first_seen_at"
         )
         if first_seen_at > earliest[pk]
     ]
-    Customer.objects.bulk_update(stale, ["first_seen_at"], batch_size=WRITE_CHUNK)
+    Customer.objects.bulk_update(stale, ["first_seen_at", "updated_at"], batch_size=WRITE_CHUNK)

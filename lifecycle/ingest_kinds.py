@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from lifecycle.ingest import (
     INGEST_KINDS,
+    WRITE_CHUNK,
     IngestKind,
     ItemError,
     ValidItem,
@@ -151,16 +152,16 @@ def _referrers_link(items: list[ValidItem]) -> set[int]:
     if not wanted:
         return set()
     ids = customer_ids_by_external_id(set(wanted) | {ref for ref in wanted.values() if ref})
+    referred = [ids[ext] for ext in wanted]
     changed = []
-    for customer in Customer.objects.filter(pk__in=[ids[ext] for ext in wanted]).only(
-        "id", "external_id", "referred_by_id"
-    ):
-        referrer = wanted[customer.external_id]
-        referrer_id = ids[referrer] if referrer else None
-        if customer.referred_by_id != referrer_id:
-            customer.referred_by_id = referrer_id
-            changed.append(customer)
-    Customer.objects.bulk_update(changed, ["referred_by_id"], batch_size=1000)
+    for start in range(0, len(referred), WRITE_CHUNK):
+        customers = Customer.objects.filter(pk__in=referred[start : start + WRITE_CHUNK])
+        for external_id, customer_id, referred_by_id in customers.values_list("external_id", "pk", "referred_by_id"):
+            referrer = wanted[external_id]
+            referrer_id = ids[referrer] if referrer else None
+            if referred_by_id != referrer_id:
+                changed.append(Customer(pk=customer_id, external_id=external_id, referred_by_id=referrer_id))
+    Customer.objects.bulk_update(changed, ["referred_by_id"], batch_size=WRITE_CHUNK)
     changed_ext = {customer.external_id for customer in changed}
     return {item.index for item in items if item.values["external_id"] in changed_ext}
 

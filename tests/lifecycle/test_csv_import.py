@@ -156,7 +156,7 @@ def test_duplicate_ids_across_chunks_of_a_file_are_caught(tmp_path, customers, m
     err = StringIO()
     with pytest.raises(CommandError):
         call_command("import_csv", "orders", str(path), stdout=StringIO(), stderr=err)
-    assert "line 5: external_id: Duplicate of item 0" in err.getvalue()
+    assert "line 5: external_id: Duplicate of line 2." in err.getvalue()
     assert Order.objects.count() == 0
 
 
@@ -174,3 +174,15 @@ def test_spend_csv_imports(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="No such file"):
         import_csv("orders", str(tmp_path / "nope.csv"))
+
+
+def test_skip_invalid_rejects_lines_naming_unknown_customers(tmp_path, customers):
+    path = write(
+        tmp_path,
+        "orders.csv",
+        "external_id,customer_external_id,placed_at,amount\no-1,c-1,2025-02-01,1\no-2,ghost,2025-02-01,1\n",
+    )
+    out, _ = import_csv("orders", str(path), "--skip-invalid")
+    assert "1 created" in out and "1 rejected" in out
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["o-1"]
+    assert "line 3: customer_external_id: Unknown customer 'ghost'" in (tmp_path / "orders.rejects.csv").read_text()

@@ -1,0 +1,574 @@
+"""Seeded demo data around an imported order history (SPEC §10).
+
+CDNOW has orders only. `demo_data_seed` adds what a shop would also have recorded around them:
+acquisition touches before each first order, emails and app pushes after orders, reviews and support
+contacts, referrals between buyers, NPS feedback, leads who never ordered, and marketing spend.
+
+Everything is drawn from the seed and the orders in the database (customers with orders, sorted by id),
+never from what an earlier run wrote, and every row has a deterministic `demo-...` external id or key:
+the same seed on the same orders gives the same rows, and a second run writes nothing. Orders are never
+written; customers with orders only get an acquisition channel and referrer (unless they already have
+different ones) and an earlier first_seen_at when a touchpoint precedes their first order.
+
+It lives in `campaigns` because it writes marketing spend besides the lifecycle data.
+"""
+
+import hashlib
+import random
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.ingest_kinds import MARKETING_SPEND
+from campaigns.models import SpendPeriod
+from lifecycle.ingest import IngestResult, ValidItem, channel_ids_by_key, records_write
+from lifecycle.ingest_kinds import CUSTOMERS, FEEDBACK, TOUCHPOINTS
+from lifecycle.models import Customer, Order
+from lifecycle.models import TouchpointKind as Kind
+
+DEFAULT_SEED = 42
+
+# Shares of customers with orders.
+REFERRAL_SHARE = 0.03
+FEEDBACK_SHARE = 0.15
+EMAIL_SUBSCRIBER_SHARE = 0.85
+APP_USER_SHARE = 0.3
+# Leads (customers who never ordered): a fifth of the buyers, at most this many.
+LEAD_SHARE = 0.2
+MAX_LEADS = 5000
+
+# How buyers who were not referred found the shop (relative weights).
+BUYER_CHANNEL_WEIGHTS = {"organic_search": 30, "paid_ads": 25, "direct": 15, "organic_social": 12, "email": 8}
+LEAD_CHANNEL_WEIGHTS = {"organic_search": 30, "paid_ads": 30, "organic_social": 22, "direct": 18}
+# Kinds that can happen before a customer's first order.
+ACQUISITION_KINDS = frozenset(
+    {Kind.AD_IMPRESSION, Kind.AD_CLICK, Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD, Kind.SOCIAL_ENGAGEMENT}
+)
+# The path from first contact to the cart, by acquisition channel; a customer walks its first few steps.
+FUNNELS: dict[str, tuple[Kind, ...]] = {
+    "paid_ads": (Kind.AD_IMPRESSION, Kind.AD_CLICK, Kind.PRODUCT_VIEW, Kind.CART_ADD),
+    "organic_social": (Kind.SOCIAL_ENGAGEMENT, Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
+    "organic_search": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
+    "direct": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
+    "email": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
+    "referral": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
+}
+ACQUISITION_DAYS = 14
+BUYER_TOUCH_WEIGHTS = (25, 30, 25, 20)  # 1..4 touches before the first order
+LEAD_TOUCH_WEIGHTS = (30, 25, 20, 15, 10)  # 1..5 touches in all
+# After each order: weekly chance of an email open (subscribers) and an app push open (app users), decaying.
+EMAIL_WEEKS, EMAIL_FIRST_WEEK, EMAIL_DECAY, EMAIL_CLICK_RATE = 8, 0.3, 0.7, 0.25
+PUSH_WEEKS, PUSH_FIRST_WEEK, PUSH_DECAY = 4, 0.25, 0.6
+REVIEW_RATE, SUPPORT_RATE = 0.05, 0.03
+WINBACK_AFTER_DAYS, WINBACK_OPEN_RATE, WINBACK_CLICK_RATE = 120, 0.25, 0.3
+CAMPAIGN_CODE_RATE = {"paid_ads": 0.85, "email": 0.7, "app_notifications": 0.7}
+CAMPAIGN_SUFFIX = {"paid_ads": "paid", "email": "email", "app_notifications": "app"}
+
+STARS_WEIGHTS = {5: 45, 4: 30, 3: 12, 2: 6, 1: 7}
+NPS_WEIGHTS = (1, 1, 1, 2, 2, 4, 9, 14, 16, 22, 28)  # score 0..10: ~50% promoters, ~30% passives, ~20% detractors
+NPS_COMMENT_RATE = 0.4
+NPS_COMMENTS = {
+    "promoter": (
+        "Great selection and fast delivery.",
+        "Found albums I could not get anywhere else.",
+        "Easy to order, will buy again.",
+        "The recommendations are spot on.",
+        "Quick shipping, CDs arrived in perfect condition.",
+    ),
+    "passive": (
+        "Good prices, but delivery took a while.",
+        "Fine overall; the search could be better.",
+        "Decent selection, nothing special.",
+        "OK, though shipping costs are high.",
+    ),
+    "detractor": (
+        "My order arrived late.",
+        "A CD was scratched and the return took weeks.",
+        "Too expensive compared to the shop in town.",
+        "Support was hard to reach.",
+        "I received the wrong album.",
+    ),
+}
+SUPPORT_TOPICS = ("delivery", "return", "payment", "product question", "account")
+LEAD_EMAIL_RATE, LEAD_NAME_RATE = 0.35, 0.5
+FIRST_NAMES = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Robin", "Jamie", "Chris", "Kim", "Lee", "Pat")
+LAST_NAMES = ("Example", "Sample", "Demo", "Placeholder", "Testington")
+
+# Spend in dollars: monthly fixed costs, paid ads per new customer they brought, daily campaign budgets.
+MONTHLY_COST = {"organic_search": 1800, "organic_social": 1200, "email": 250, "paid_ads": 2500}
+EMAIL_COST_PER_SUBSCRIBER = 0.015
+PAID_COST_PER_BUYER, PAID_COST_PER_LEAD = 12, 3
+
+
+@dataclass(frozen=True)
+class Season:
+    """A recurring campaign; its code is `<name><yy>-<paid|email|app>`, e.g. xmas97-paid."""
+
+    name: str
+    start: tuple[int, int]  # (month, day)
+    end: tuple[int, int]  # inclusive
+    channels: tuple[str, ...]
+    paid_daily_budget: int = 0
+    lapsed_only: bool = False  # sent to customers who have not ordered for a while, not after orders
+
+
+SEASONS = (
+    Season("winback", (1, 12), (2, 28), ("email",), lapsed_only=True),
+    Season("spring", (3, 20), (4, 20), ("paid_ads", "email"), paid_daily_budget=250),
+    Season("summer", (6, 15), (7, 15), ("paid_ads", "email"), paid_daily_budget=200),
+    Season("xmas", (11, 20), (12, 24), ("paid_ads", "email", "app_notifications"), paid_daily_budget=450),
+)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    season: Season
+    prefix: str  # e.g. xmas97
+    first_day: date
+    last_day: date
+
+    def code(self, channel: str) -> str:
+        return f"{self.prefix}-{CAMPAIGN_SUFFIX[channel]}"
+
+    def covers(self, at: datetime) -> bool:
+        return self.first_day <= at.date() <= self.last_day
+
+
+@dataclass(frozen=True)
+class WriteCounts:
+    rows: int
+    created: int
+    updated: int
+
+    @classmethod
+    def of(cls, result: IngestResult) -> "WriteCounts":
+        return cls(len(result.items), result.count("created"), result.count("updated"))
+
+
+@dataclass(frozen=True)
+class DemoSeedResult:
+    seed: int
+    buyers: int
+    referred: int
+    leads: WriteCounts
+    buyer_channels: WriteCounts
+    touchpoints: WriteCounts
+    feedback: WriteCounts
+    spend: WriteCounts
+
+    @property
+    def created(self) -> int:
+        return sum(c.created for c in (self.leads, self.buyer_channels, self.touchpoints, self.feedback, self.spend))
+
+    @property
+    def updated(self) -> int:
+        return sum(c.updated for c in (self.leads, self.buyer_channels, self.touchpoints, self.feedback, self.spend))
+
+
+class DemoSeedError(Exception):
+    pass
+
+
+@dataclass
+class _Buyer:
+    id: int
+    external_id: str
+    orders: list[datetime]  # placed_at, ascending
+    stored_channel_id: int | None
+    stored_referrer_id: int | None
+    channel: str = ""
+    first_touch: datetime | None = None
+    referrer: "_Buyer | None" = None
+    subscribed: bool = False
+    app_user: bool = False
+
+
+@dataclass
+class _Lead:
+    external_id: str
+    channel: str
+    first_seen_at: datetime
+    email: str
+    name: str
+
+
+@dataclass
+class _Demo:
+    """The generated rows, before writing."""
+
+    channel_ids: dict[str, int]
+    end: datetime  # nothing happens at or after this moment
+    touchpoints: list[ValidItem] = field(default_factory=list)
+    feedback: list[ValidItem] = field(default_factory=list)
+    leads: list[_Lead] = field(default_factory=list)
+    _counts: Counter = field(default_factory=Counter)
+
+    def touch(
+        self,
+        customer: str,
+        at: datetime,
+        channel: str,
+        kind: Kind,
+        *,
+        code: str = "",
+        value: Decimal | None = None,
+        properties: dict[str, Any] | None = None,
+    ) -> None:
+        if at >= self.end:
+            return
+        number = self._counts[customer]
+        self._counts[customer] += 1
+        values = {
+            "external_id": f"demo-tp-{_id_part(customer)}-{number}",
+            "occurred_at": at,
+            "channel_id": self.channel_ids[channel],
+            "kind": kind.value,
+            "campaign_code": code,
+            "value": value,
+            "properties": properties or {},
+        }
+        self.touchpoints.append(ValidItem(index=len(self.touchpoints), values=values, customer_external_id=customer))
+
+
+def demo_data_seed(*, seed: int = DEFAULT_SEED) -> DemoSeedResult:
+    """Generate demo touchpoints, referrals, feedback, leads and spend around the orders; write them in one transaction.
+
+    Raises DemoSeedError when there are no orders or a core channel is missing.
+    """
+    channel_ids = channel_ids_by_key()
+    missing = sorted((set(FUNNELS) | {"app_notifications"}) - set(channel_ids))
+    if missing:
+        raise DemoSeedError(f"Missing channels {', '.join(missing)}: run `manage.py migrate` first.")
+    buyers = _buyers_load()
+    if not buyers:
+        raise DemoSeedError("No customers with orders: import an order history first (manage.py import_cdnow).")
+    start = min(buyer.orders[0] for buyer in buyers)
+    last_day = max(buyer.orders[-1] for buyer in buyers).date()
+    end = min(datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=UTC), timezone.now())
+    campaigns = _campaigns(first_day=start.date(), last_day=last_day)
+    demo = _Demo(channel_ids=channel_ids, end=end)
+    # One stream per part, so that changing how one part draws leaves the others' rows alone.
+    rngs = {
+        name: random.Random(f"{seed}:{name}")  # noqa: S311 - demo data, not cryptography
+        for name in ("acquisition", "after", "feedback", "leads", "spend")
+    }
+
+    _acquisition_generate(demo, buyers, campaigns, rngs["acquisition"])
+    _after_orders_generate(demo, buyers, campaigns, rngs["after"])
+    _feedback_generate(demo, buyers, rngs["feedback"])
+    _leads_generate(demo, buyers, start, campaigns, rngs["leads"])
+    spend = _spend_generate(demo, buyers, campaigns, rngs["spend"])
+
+    with transaction.atomic():
+        leads = records_write(kind=CUSTOMERS, items=_lead_items(demo))
+        buyer_channels = records_write(kind=CUSTOMERS, items=_buyer_items(buyers, channel_ids))
+        touchpoints = records_write(kind=TOUCHPOINTS, items=demo.touchpoints)
+        feedback = records_write(kind=FEEDBACK, items=demo.feedback)
+        spend_result = records_write(kind=MARKETING_SPEND, items=spend)
+    return DemoSeedResult(
+        seed=seed,
+        buyers=len(buyers),
+        referred=sum(1 for buyer in buyers if buyer.referrer is not None),
+        leads=WriteCounts.of(leads),
+        buyer_channels=WriteCounts.of(buyer_channels),
+        touchpoints=WriteCounts.of(touchpoints),
+        feedback=WriteCounts.of(feedback),
+        spend=WriteCounts.of(spend_result),
+    )
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def _buyers_load() -> list[_Buyer]:
+    """Customers with at least one order (any status), sorted by id, with their order times: two queries."""
+    orders: dict[int, list[datetime]] = defaultdict(list)
+    for customer_id, placed_at in Order.objects.order_by("customer_id", "placed_at", "id").values_list(
+        "customer_id", "placed_at"
+    ):
+        orders[customer_id].append(placed_at)
+    return [
+        _Buyer(id=pk, external_id=ext, orders=orders[pk], stored_channel_id=channel_id, stored_referrer_id=ref_id)
+        for pk, ext, channel_id, ref_id in Customer.objects.order_by("id").values_list(
+            "id", "external_id", "acquisition_channel_id", "referred_by_id"
+        )
+        if pk in orders
+    ]
+
+
+def _campaigns(*, first_day: date, last_day: date) -> list[Campaign]:
+    """Each season of each year of the history, cut to the history."""
+    campaigns = []
+    for year in range(first_day.year, last_day.year + 1):
+        for season in SEASONS:
+            begin = max(date(year, *season.start), first_day)
+            finish = min(date(year, *season.end), last_day)
+            if begin <= finish:
+                campaigns.append(Campaign(season, f"{season.name}{year % 100:02d}", begin, finish))
+    return campaigns
+
+
+# --- generating -----------------------------------------------------------------------------------
+
+
+def _acquisition_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Campaign], rng: random.Random) -> None:
+    """Acquisition channel and touches before each first order; referrals to earlier buyers."""
+    by_first_order = sorted(buyers, key=lambda b: (b.orders[0], b.id))
+    first_orders = [buyer.orders[0] for buyer in by_first_order]
+    # Referred customers are drawn up front (an exact share) among those late enough to have an earlier buyer
+    # whose first order precedes the referral, which is sent at most ACQUISITION_DAYS + 3 days before it.
+    lead_time = timedelta(days=ACQUISITION_DAYS + 4)
+    eligible = [buyer for buyer in buyers if buyer.orders[0] > first_orders[0] + lead_time]
+    referred_count = min(len(eligible), max(1, round(REFERRAL_SHARE * len(buyers))))
+    referred = {buyer.id for buyer in rng.sample(eligible, referred_count)}
+    channels, weights = zip(*BUYER_CHANNEL_WEIGHTS.items(), strict=True)
+    for buyer in buyers:
+        buyer.channel = "referral" if buyer.id in referred else rng.choices(channels, weights)[0]
+        buyer.subscribed = rng.random() < EMAIL_SUBSCRIBER_SHARE
+        buyer.app_user = rng.random() < APP_USER_SHARE
+        count = rng.choices(range(1, len(BUYER_TOUCH_WEIGHTS) + 1), BUYER_TOUCH_WEIGHTS)[0]
+        window = ACQUISITION_DAYS * 86400
+        times = sorted(buyer.orders[0] - timedelta(seconds=rng.randrange(900, window)) for _ in range(count))
+        _funnel_touches(demo, buyer.external_id, buyer.channel, times, campaigns, rng)
+        buyer.first_touch = times[0]
+        if buyer.channel == "referral":
+            sent_at = times[0] - timedelta(seconds=rng.randrange(3600, 3 * 86400))
+            earlier = bisect_left(first_orders, sent_at)  # buyers whose first order is before sent_at
+            buyer.referrer = by_first_order[rng.randrange(earlier)]
+            demo.touch(
+                buyer.referrer.external_id,
+                sent_at,
+                "referral",
+                Kind.REFERRAL_SENT,
+                properties={"referred_customer": buyer.external_id},
+            )
+
+
+def _funnel_touches(
+    demo: _Demo, customer: str, channel: str, times: Sequence[datetime], campaigns: list[Campaign], rng: random.Random
+) -> None:
+    """The first len(times) steps of the channel's funnel; later site steps come back directly now and then."""
+    funnel = FUNNELS[channel]
+    kinds = list(funnel[: len(times)])
+    while len(kinds) < len(times):
+        kinds.insert(-1, Kind.PRODUCT_VIEW)
+    for step, (at, kind) in enumerate(zip(times, kinds, strict=True)):
+        if kind in (Kind.AD_IMPRESSION, Kind.AD_CLICK):
+            touch_channel = "paid_ads"
+        elif kind == Kind.SOCIAL_ENGAGEMENT:
+            touch_channel = "organic_social"
+        else:
+            touch_channel = channel if step == 0 or rng.random() < 0.65 else "direct"
+        demo.touch(customer, at, touch_channel, kind, code=_code(campaigns, touch_channel, at, rng))
+
+
+def _code(campaigns: list[Campaign], channel: str, at: datetime, rng: random.Random) -> str:
+    """The running campaign's code on a share of the channel's touches; none outside campaigns."""
+    rate = CAMPAIGN_CODE_RATE.get(channel)
+    if rate is None:
+        return ""
+    for campaign in campaigns:
+        if not campaign.season.lapsed_only and channel in campaign.season.channels and campaign.covers(at):
+            return campaign.code(channel) if rng.random() < rate else ""
+    return ""
+
+
+def _after_orders_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Campaign], rng: random.Random) -> None:
+    """Emails and app pushes in the weeks after each order, reviews, support contacts, win-back emails."""
+    day = 86400
+    for buyer in buyers:
+        customer = buyer.external_id
+        for placed_at in buyer.orders:
+            if buyer.subscribed:
+                for week in range(EMAIL_WEEKS):
+                    if rng.random() < EMAIL_FIRST_WEEK * EMAIL_DECAY**week:
+                        at = placed_at + timedelta(seconds=rng.randrange((7 * week + 1) * day, (7 * week + 8) * day))
+                        code = _code(campaigns, "email", at, rng)
+                        demo.touch(customer, at, "email", Kind.EMAIL_OPEN, code=code)
+                        if rng.random() < EMAIL_CLICK_RATE:
+                            click_at = at + timedelta(seconds=rng.randrange(10, 1800))
+                            demo.touch(customer, click_at, "email", Kind.EMAIL_CLICK, code=code)
+            if buyer.app_user:
+                for week in range(PUSH_WEEKS):
+                    if rng.random() < PUSH_FIRST_WEEK * PUSH_DECAY**week:
+                        at = placed_at + timedelta(seconds=rng.randrange((7 * week + 1) * day, (7 * week + 8) * day))
+                        code = _code(campaigns, "app_notifications", at, rng)
+                        demo.touch(customer, at, "app_notifications", Kind.APP_PUSH_OPEN, code=code)
+            if rng.random() < REVIEW_RATE:
+                at = placed_at + timedelta(seconds=rng.randrange(3 * day, 21 * day))
+                stars = rng.choices(list(STARS_WEIGHTS), list(STARS_WEIGHTS.values()))[0]
+                channel = "email" if rng.random() < 0.6 else "direct"  # most reviews answer a review request email
+                demo.touch(customer, at, channel, Kind.REVIEW, value=Decimal(stars))
+            if rng.random() < SUPPORT_RATE:
+                at = placed_at + timedelta(seconds=rng.randrange(day, 20 * day))
+                topic = rng.choice(SUPPORT_TOPICS)
+                demo.touch(customer, at, "direct", Kind.SUPPORT_CONTACT, properties={"topic": topic})
+    for campaign in campaigns:
+        if campaign.season.lapsed_only:
+            _winback_generate(demo, buyers, campaign, rng)
+
+
+def _winback_generate(demo: _Demo, buyers: list[_Buyer], campaign: Campaign, rng: random.Random) -> None:
+    starts = datetime.combine(campaign.first_day, datetime.min.time(), tzinfo=UTC)
+    length = ((campaign.last_day - campaign.first_day).days + 1) * 86400
+    for buyer in buyers:
+        before = bisect_left(buyer.orders, starts)
+        if not buyer.subscribed or before == 0 or starts - buyer.orders[before - 1] < timedelta(WINBACK_AFTER_DAYS):
+            continue
+        if rng.random() < WINBACK_OPEN_RATE:
+            at = starts + timedelta(seconds=rng.randrange(length))
+            demo.touch(buyer.external_id, at, "email", Kind.EMAIL_OPEN, code=campaign.code("email"))
+            if rng.random() < WINBACK_CLICK_RATE:
+                click_at = at + timedelta(seconds=rng.randrange(10, 1800))
+                demo.touch(buyer.external_id, click_at, "email", Kind.EMAIL_CLICK, code=campaign.code("email"))
+
+
+def _feedback_generate(demo: _Demo, buyers: list[_Buyer], rng: random.Random) -> None:
+    """One NPS answer a few days after one of their orders, from an exact share of the buyers."""
+    respondents = rng.sample(buyers, max(1, round(FEEDBACK_SHARE * len(buyers))))
+    for buyer in sorted(respondents, key=lambda b: b.id):
+        submitted_at = rng.choice(buyer.orders) + timedelta(seconds=rng.randrange(2 * 86400, 10 * 86400))
+        score = rng.choices(range(11), NPS_WEIGHTS)[0]
+        group = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+        comment = rng.choice(NPS_COMMENTS[group]) if rng.random() < NPS_COMMENT_RATE else ""
+        if submitted_at >= demo.end:
+            continue
+        values = {
+            "external_id": f"demo-fb-{_id_part(buyer.external_id)}",
+            "score": score,
+            "comment": comment,
+            "submitted_at": submitted_at,
+        }
+        demo.feedback.append(ValidItem(index=len(demo.feedback), values=values, customer_external_id=buyer.external_id))
+
+
+def _leads_generate(
+    demo: _Demo, buyers: list[_Buyer], start: datetime, campaigns: list[Campaign], rng: random.Random
+) -> None:
+    """Visitors who never ordered, first seen during the history, with 1-5 touches in their first three weeks."""
+    count = min(MAX_LEADS, max(1, round(LEAD_SHARE * len(buyers))))
+    span = int((demo.end - start).total_seconds())
+    channels, weights = zip(*LEAD_CHANNEL_WEIGHTS.items(), strict=True)
+    for number in range(1, count + 1):
+        external_id = f"demo-lead-{number}"
+        channel = rng.choices(channels, weights)[0]
+        first_seen_at = start + timedelta(seconds=rng.randrange(span))
+        touches = rng.choices(range(1, len(LEAD_TOUCH_WEIGHTS) + 1), LEAD_TOUCH_WEIGHTS)[0]
+        later = sorted(first_seen_at + timedelta(seconds=rng.randrange(600, 21 * 86400)) for _ in range(touches - 1))
+        email = f"lead{number}@example.com" if rng.random() < LEAD_EMAIL_RATE else ""
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" if email and rng.random() < LEAD_NAME_RATE else ""
+        times = [first_seen_at, *later]
+        if email and len(times) >= 3:
+            # Signed up for the newsletter and opened one.
+            _funnel_touches(demo, external_id, channel, times[:-1], campaigns, rng)
+            demo.touch(external_id, times[-1], "email", Kind.EMAIL_OPEN, code=_code(campaigns, "email", times[-1], rng))
+        else:
+            _funnel_touches(demo, external_id, channel, times, campaigns, rng)
+        demo.leads.append(_Lead(external_id, channel, first_seen_at, email, name))
+
+
+def _spend_generate(
+    demo: _Demo, buyers: list[_Buyer], campaigns: list[Campaign], rng: random.Random
+) -> list[ValidItem]:
+    """Monthly spend per channel from the first touch's month to the last order's, daily spend of paid campaigns.
+
+    Paid ads cost a fixed amount plus a price per customer they brought that month; email costs grow with the
+    list; search (SEO) and social (content) are fixed costs.
+    """
+    paid_cost: Counter[date] = Counter()  # by the month customers were first reached
+    subscribers_new: Counter[date] = Counter()
+    for buyer in buyers:
+        if buyer.channel == "paid_ads":
+            paid_cost[_month(buyer.first_touch or buyer.orders[0])] += PAID_COST_PER_BUYER
+        if buyer.subscribed:
+            subscribers_new[_month(buyer.orders[0])] += 1
+    for lead in demo.leads:
+        if lead.channel == "paid_ads":
+            paid_cost[_month(lead.first_seen_at)] += PAID_COST_PER_LEAD
+        if lead.email:
+            subscribers_new[_month(lead.first_seen_at)] += 1
+    first_month = _month(min(buyer.first_touch or buyer.orders[0] for buyer in buyers))
+    last_month = _month(demo.end - timedelta(microseconds=1))
+    items: list[ValidItem] = []
+
+    def add(channel: str, period: SpendPeriod, day: date, amount: float, code: str = "") -> None:
+        values = {
+            "channel_id": demo.channel_ids[channel],
+            "campaign_code": code,
+            "period": period.value,
+            "date": day,
+            "amount": Decimal(f"{amount:.2f}"),
+        }
+        items.append(ValidItem(index=len(items), values=values))
+
+    subscribers = 0
+    month = first_month
+    while month <= last_month:
+        subscribers += subscribers_new[month]
+        for channel, fixed in MONTHLY_COST.items():
+            amount = fixed * rng.uniform(0.9, 1.1)
+            if channel == "paid_ads":
+                amount += paid_cost[month] * rng.uniform(0.9, 1.1)
+            elif channel == "email":
+                amount += subscribers * EMAIL_COST_PER_SUBSCRIBER
+            add(channel, SpendPeriod.MONTH, month, amount)
+        month = (month + timedelta(days=32)).replace(day=1)
+    for campaign in campaigns:
+        if campaign.season.paid_daily_budget:
+            day = campaign.first_day
+            while day <= campaign.last_day:
+                amount = campaign.season.paid_daily_budget * rng.uniform(0.8, 1.2)
+                add("paid_ads", SpendPeriod.DAY, day, amount, campaign.code("paid_ads"))
+                day += timedelta(days=1)
+    return items
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _lead_items(demo: _Demo) -> list[ValidItem]:
+    return [
+        ValidItem(
+            index=index,
+            values={
+                "external_id": lead.external_id,
+                "email": lead.email,
+                "name": lead.name,
+                "first_seen_at": lead.first_seen_at,
+                "acquisition_channel_id": demo.channel_ids[lead.channel],
+            },
+        )
+        for index, lead in enumerate(demo.leads)
+    ]
+
+
+def _buyer_items(buyers: list[_Buyer], channel_ids: dict[str, int]) -> list[ValidItem]:
+    """Acquisition channel and referrer of each buyer, except where the shop recorded different ones."""
+    items = []
+    for buyer in buyers:
+        channel_id = channel_ids[buyer.channel]
+        referrer_id = buyer.referrer.id if buyer.referrer else None
+        if buyer.stored_channel_id not in (None, channel_id) or buyer.stored_referrer_id not in (None, referrer_id):
+            continue
+        values = {"external_id": buyer.external_id, "acquisition_channel_id": channel_id}
+        item = ValidItem(index=len(items), values=values)
+        if buyer.referrer is not None:
+            item.extra["referred_by_external_id"] = buyer.referrer.external_id
+        items.append(item)
+    return items
+
+
+def _month(at: datetime | date) -> date:
+    return date(at.year, at.month, 1)
+
+
+def _id_part(external_id: str) -> str:
+    """The customer's external id inside a demo row's id, hashed when too long for the 100-character column."""
+    return external_id if len(external_id) <= 80 else hashlib.sha256(external_id.encode()).hexdigest()[:32]
