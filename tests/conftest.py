@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -48,7 +47,7 @@ def reader(db) -> APIClient:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
+def celery_worker_process(transactional_db, tmp_path):
     """A real Celery worker with embedded beat, on the test database and the configured broker."""
     env = {**os.environ, "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
     db = connection.settings_dict
@@ -56,7 +55,7 @@ def celery_worker_process(transactional_db):
         env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     else:
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    log = open(Path(settings.DATA_DIR) / "test-worker.log", "w")  # noqa: SIM115 - closed after the process ends
+    log = (tmp_path / "worker.log").open("w")
     process = subprocess.Popen(  # noqa: S603 - fixed command line
         [
             sys.executable,
@@ -70,8 +69,6 @@ def celery_worker_process(transactional_db):
             "--loglevel=INFO",
             "--without-mingle",
             "--without-gossip",
-            "--schedule",
-            str(Path(settings.DATA_DIR) / "test-beat-schedule"),
         ],
         cwd=PROJECT_ROOT,
         env=env,
@@ -85,6 +82,7 @@ def celery_worker_process(transactional_db):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+    print((tmp_path / "worker.log").read_text()[-3000:])  # shown by pytest when the test fails
 
 
 def wait_for(condition, *, timeout: float, interval: float = 0.25, message: str = "condition"):

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,8 +10,6 @@ from lifecycle.cdnow import CdnowFormat, cdnow_default_path
 from lifecycle.models import Customer, Order
 
 pytestmark = pytest.mark.django_db
-
-SHARED_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
 
 
 def import_cdnow(*args: str) -> str:
@@ -51,12 +48,6 @@ def test_a_second_import_adds_nothing():
     import_cdnow("--path", sample)
     out = import_cdnow("--path", sample)
     assert "(0 new)" in out and "orders (0 new)" in out
-
-
-@pytest.mark.skipif(not SHARED_SAMPLE.is_file(), reason="../shared/data/cdnow is not on this machine")
-def test_the_shared_copy_of_the_sample_gives_the_same_result():
-    import_cdnow("--path", str(SHARED_SAMPLE), "--format", "sample")
-    assert Customer.objects.count() == 2357
 
 
 def test_master_file_gives_exactly_23570_customers_and_67591_orders():
