@@ -15,6 +15,11 @@ class PeriodicTaskDefault:
 
 DEFAULT_PERIODIC_TASKS = [
     PeriodicTaskDefault(name="Worker heartbeat", task="clm.tasks.heartbeat", every_seconds=60),
+    PeriodicTaskDefault(
+        name="Reclassify all active lifecycle models",
+        task="lifecycle.tasks.reclassify_active_models",
+        every_seconds=3600,
+    ),
 ]
 
 

@@ -208,3 +208,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Lifecycle ------------------------------------------------------------------------------------
+# Customers per reclassification chunk: one transaction, two statements; bounds lock time and memory.
+CLM_CLASSIFY_CHUNK_SIZE = env.int("CLM_CLASSIFY_CHUNK_SIZE", default=10_000)

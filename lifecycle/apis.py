@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from clm.api import CanWrite
 from lifecycle.ingest import IngestKind, IngestRejected, records_ingest
+from lifecycle.tasks import reclassify_customers_on_commit
 
 _ERROR = inline_serializer(
     "IngestError",
@@ -75,6 +76,7 @@ class RecordsIngestApi(APIView):
                 {"detail": "A concurrent request wrote the same records; nothing was written, retry."},
                 status.HTTP_409_CONFLICT,
             )
+        reclassify_customers_on_commit(result.touched_customer_ids)
         body = {
             "created": result.count("created"),
             "updated": result.count("updated"),

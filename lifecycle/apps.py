@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class LifecycleConfig(AppConfig):
@@ -7,3 +8,6 @@ class LifecycleConfig(AppConfig):
 
     def ready(self) -> None:
         from lifecycle import ingest_kinds  # noqa: F401 - registers customers, orders, touchpoints, feedback
+        from lifecycle.defaults import defaults_ensure
+
+        post_migrate.connect(defaults_ensure, sender=self)

@@ -139,3 +139,168 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score} from {self.customer_id}"
+
+
+# --- lifecycle models, stages, rules --------------------------------------------------------------
+
+
+class LifecycleModel(models.Model):
+    """An ordered list of stages that every customer is classified into (SPEC §3)."""
+
+    key = models.SlugField(max_length=50, unique=True)
+    name_en = models.CharField("name (English)", max_length=100)
+    name_de = models.CharField("name (German)", max_length=100)
+    description = models.TextField(blank=True, default="")
+    is_default = models.BooleanField("default model", default=False, help_text="The model the dashboard shows first")
+    active = models.BooleanField(default=True, help_text="Active models classify every customer")
+    fallback_stage = models.ForeignKey(
+        "Stage",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Where customers go when no rule matches",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_default", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_model"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+class StageKind(models.TextChoices):
+    FUNNEL = "funnel"
+    EXIT = "exit"
+
+
+class Stage(models.Model):
+    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="stages")
+    key = models.SlugField(max_length=50, help_text="Used by the API, e.g. active")
+    name_en = models.CharField("name (English)", max_length=100)
+    name_de = models.CharField("name (German)", max_length=100)
+    description = models.TextField(blank=True, default="")
+    colour = models.CharField(max_length=7, default="#3b5bdb", help_text="#rrggbb")
+    position = models.PositiveSmallIntegerField(help_text="Place along the funnel (funnel stages: 1, 2, …)")
+    kind = models.CharField(max_length=6, choices=StageKind.choices, default=StageKind.FUNNEL)
+    priority = models.PositiveSmallIntegerField(
+        help_text="Evaluation order: a customer is in the first stage (lowest number) whose rule matches"
+    )
+
+    class Meta:
+        ordering = ["model", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "key"], name="stage_key_unique_in_model"),
+            models.CheckConstraint(condition=Q(kind__in=StageKind.values), name="stage_kind_valid"),
+            models.CheckConstraint(condition=Q(colour__regex=r"^#[0-9a-fA-F]{6}$"), name="stage_colour_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.key}: {self.name_en}"
+
+
+class StageRule(models.Model):
+    """Conditions joined by AND; a stage's rules are joined by OR.
+
+    `conditions` is a list of {"feature", "operator", "value"} validated by lifecycle.rules.
+    """
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="rules")
+    conditions = models.JSONField(default=list)
+    position = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["stage", "position", "id"]
+
+    def __str__(self) -> str:
+        from lifecycle.rules import conditions_describe
+
+        return conditions_describe(self.conditions)
+
+
+# --- classification state and history -------------------------------------------------------------
+
+
+class RunKind(models.TextChoices):
+    FULL = "full"
+    PERIODIC = "periodic"
+    RULE_CHANGE = "rule_change"
+    EVENT = "event"
+    BACKFILL = "backfill"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ClassificationRun(models.Model):
+    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=11, choices=RunKind.choices)
+    as_of = models.DateTimeField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    customers_evaluated = models.PositiveIntegerField(default=0)
+    transitions = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=9, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["model", "-started_at"], name="run_model_started")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run of {self.model.key} as of {self.as_of:%Y-%m-%d} ({self.status})"
+
+
+class TransitionCause(models.TextChoices):
+    EVENT = "event"
+    PERIODIC = "periodic"
+    BACKFILL = "backfill"
+    RULE_CHANGE = "rule_change"
+    MANUAL = "manual"
+
+
+class CustomerStage(models.Model):
+    """A customer's current stage in one model, and since when."""
+
+    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stages")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="customer_stages")
+    since = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "customer"], name="one_stage_per_model")]
+        indexes = [models.Index(fields=["model", "stage"], name="customerstage_model_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.stage_id} since {self.since:%Y-%m-%d}"
+
+
+class StageTransition(models.Model):
+    """Append-only log of stage changes: what funnels, flows and time in stage are computed from."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="transitions")
+    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="+")
+    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    cause = models.CharField(max_length=11, choices=TransitionCause.choices)
+    run = models.ForeignKey(ClassificationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["model", "at"], name="transition_model_at"),
+            models.Index(fields=["customer", "model", "at"], name="transition_customer_at"),
+            models.Index(fields=["run", "customer"], name="transition_run_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.from_stage_id} → {self.to_stage_id} at {self.at:%Y-%m-%d}"

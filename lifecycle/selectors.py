@@ -1,8 +1,8 @@
 from typing import Any
 
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min
 
-from lifecycle.models import Channel, Customer, Feedback, Order, Touchpoint
+from lifecycle.models import Channel, Customer, CustomerStage, Feedback, LifecycleModel, Order, Touchpoint
 
 
 def data_summary() -> dict[str, Any]:
@@ -18,3 +18,14 @@ def data_summary() -> dict[str, Any]:
         "first_order_at": span["first"],
         "last_order_at": span["last"],
     }
+
+
+def stage_counts(*, model: LifecycleModel) -> dict[str, int]:
+    """Customers currently in each stage of a model, every stage listed (zero included), in funnel order."""
+    counts = dict(
+        CustomerStage.objects.filter(model=model)
+        .values("stage__key")
+        .annotate(n=Count("pk"))
+        .values_list("stage__key", "n")
+    )
+    return {stage.key: counts.get(stage.key, 0) for stage in model.stages.order_by("position", "pk")}

@@ -5,6 +5,7 @@ from tqdm import tqdm
 
 from lifecycle.csv_import import CsvImportError, csv_import
 from lifecycle.ingest import INGEST_KINDS
+from lifecycle.tasks import reclassify_customers_on_commit
 
 
 class Command(BaseCommand):
@@ -40,6 +41,7 @@ class Command(BaseCommand):
                 for error in exc.errors:
                     self.stderr.write(error)
                 raise CommandError(f"{file}: {len(exc.errors)} error(s); nothing was imported.") from exc
+        reclassify_customers_on_commit(result.touched_customer_ids)
         self.stdout.write(
             f"{kind}: {result.created} created, {result.updated} updated, {result.unchanged} unchanged, "
             f"{result.rejected} rejected."

@@ -1,4 +1,10 @@
-from django.db import migrations
+"""What every installation starts with, ensured after each migrate (and after a test database flush).
+
+Existing rows are never changed, so admins' edits survive upgrades.
+"""
+
+from lifecycle.models import Channel, LifecycleModel
+from lifecycle.templates import template_install
 
 CORE_CHANNELS = [
     ("paid_ads", "Paid ads", "Bezahlte Anzeigen", "Display, social and shopping ads bought per impression or click"),
@@ -11,18 +17,11 @@ CORE_CHANNELS = [
 ]
 
 
-def create_channels(apps, schema_editor):
-    Channel = apps.get_model("lifecycle", "Channel")
+def defaults_ensure(*, using: str = "default", **kwargs) -> None:
+    """post_migrate hook: the core channels, and the `status` model as default when there is no model yet."""
     for key, name_en, name_de, description in CORE_CHANNELS:
-        Channel.objects.get_or_create(
+        Channel.objects.using(using).get_or_create(
             key=key, defaults={"name_en": name_en, "name_de": name_de, "description": description}
         )
-
-
-def delete_channels(apps, schema_editor):
-    apps.get_model("lifecycle", "Channel").objects.filter(key__in=[c[0] for c in CORE_CHANNELS]).delete()
-
-
-class Migration(migrations.Migration):
-    dependencies = [("lifecycle", "0001_initial")]
-    operations = [migrations.RunPython(create_channels, delete_channels)]
+    if not LifecycleModel.objects.using(using).exists():
+        template_install(key="status", make_default=True)

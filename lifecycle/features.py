@@ -1,0 +1,209 @@
+"""The registry of customer features that stage rules can test (SPEC §3), each evaluated as of a moment.
+
+Every feature is one ORM expression over a `Customer` queryset; only events at or before `as_of` count.
+Day-count features ("days since X") are kept as the timestamp X: rules compare it against `as_of` minus
+whole days (lifecycle.rules), which is portable SQL and can use indexes.
+
+To add a feature: write its expression here, register it with `feature_register`, document it in
+docs/LIFECYCLE.md. Apps above `lifecycle` (e.g. metrics' CLV predictions) register theirs the same way.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    Expression,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
+
+ENGAGEMENT_KINDS = [
+    TouchpointKind.SITE_VISIT,
+    TouchpointKind.PRODUCT_VIEW,
+    TouchpointKind.CART_ADD,
+    TouchpointKind.EMAIL_CLICK,
+    TouchpointKind.APP_PUSH_OPEN,
+    TouchpointKind.SOCIAL_ENGAGEMENT,
+    TouchpointKind.REVIEW,
+]
+
+
+class FeatureType(StrEnum):
+    INTEGER = "integer"  # counts and scores
+    DECIMAL = "decimal"  # money
+    DAYS_SINCE = "days_since"  # whole days from a timestamp to as_of
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: FeatureType
+    description: str
+    expression: Callable[[datetime], Expression]
+
+    @property
+    def alias(self) -> str:
+        return f"feature_{self.name}"
+
+
+FEATURES: dict[str, Feature] = {}
+
+
+def feature_register(feature: Feature) -> Feature:
+    FEATURES[feature.name] = feature
+    return feature
+
+
+def _completed_orders(as_of: datetime, customer_ref: Any = None) -> QuerySet:
+    return Order.objects.filter(
+        customer=customer_ref or OuterRef("pk"), status=OrderStatus.COMPLETED, placed_at__lte=as_of
+    ).order_by()
+
+
+def _aggregate(queryset: QuerySet, aggregate: Any) -> Subquery:
+    """One aggregate per customer as a correlated subquery (NULL when there is no row)."""
+    return Subquery(queryset.values("customer").annotate(value=aggregate).values("value")[:1])
+
+
+def _count(queryset: QuerySet) -> Expression:
+    return Coalesce(_aggregate(queryset, Count("pk")), Value(0), output_field=IntegerField())
+
+
+def _engagements(as_of: datetime, customer_ref: Any = None) -> QuerySet:
+    return Touchpoint.objects.filter(
+        customer=customer_ref or OuterRef("pk"), kind__in=ENGAGEMENT_KINDS, occurred_at__lte=as_of
+    ).order_by()
+
+
+def _total_spent(as_of: datetime) -> Expression:
+    return Coalesce(
+        _aggregate(_completed_orders(as_of), Sum("amount")),
+        Value(Decimal(0)),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+def _avg_order_value(as_of: datetime) -> Expression:
+    # NULL without orders: Sum/Count over no rows.
+    return _aggregate(_completed_orders(as_of), Sum("amount") / Count("pk"))
+
+
+def _engagements_since_last_order(as_of: datetime) -> Expression:
+    last_order_at = _aggregate(_completed_orders(as_of, OuterRef(OuterRef("pk"))), Max("placed_at"))
+    since = _engagements(as_of).filter(occurred_at__gt=last_order_at)
+    # NULL for customers without an order: there is no "since".
+    return Case(
+        When(Exists(_completed_orders(as_of)), then=_count(since)), default=Value(None), output_field=IntegerField()
+    )
+
+
+feature_register(
+    Feature("order_count", FeatureType.INTEGER, "completed orders", lambda a: _count(_completed_orders(a)))
+)
+feature_register(
+    Feature(
+        "orders_last_365d",
+        FeatureType.INTEGER,
+        "completed orders in the 365 days before as_of",
+        lambda a: _count(_completed_orders(a).filter(placed_at__gt=a - timedelta(days=365))),
+    )
+)
+feature_register(Feature("total_spent", FeatureType.DECIMAL, "sum of completed order amounts", _total_spent))
+feature_register(
+    Feature("avg_order_value", FeatureType.DECIMAL, "total_spent / order_count (null without orders)", _avg_order_value)
+)
+feature_register(
+    Feature(
+        "days_since_first_order",
+        FeatureType.DAYS_SINCE,
+        "whole days since the first completed order (null without orders)",
+        lambda a: _aggregate(_completed_orders(a), Min("placed_at")),
+    )
+)
+feature_register(
+    Feature(
+        "days_since_last_order",
+        FeatureType.DAYS_SINCE,
+        "whole days since the last completed order (null without orders)",
+        lambda a: _aggregate(_completed_orders(a), Max("placed_at")),
+    )
+)
+feature_register(
+    Feature(
+        "days_since_first_seen", FeatureType.DAYS_SINCE, "whole days since first_seen_at", lambda a: F("first_seen_at")
+    )
+)
+feature_register(
+    Feature(
+        "engagements_last_30d",
+        FeatureType.INTEGER,
+        "touchpoints of kinds " + ", ".join(ENGAGEMENT_KINDS) + " in the 30 days before as_of",
+        lambda a: _count(_engagements(a).filter(occurred_at__gt=a - timedelta(days=30))),
+    )
+)
+feature_register(
+    Feature(
+        "engagements_since_last_order",
+        FeatureType.INTEGER,
+        "the same kinds after the last completed order (null without orders)",
+        _engagements_since_last_order,
+    )
+)
+feature_register(
+    Feature(
+        "referral_count",
+        FeatureType.INTEGER,
+        "customers referred by this customer and first seen at or before as_of",
+        lambda a: _count(Customer.objects.filter(referred_by=OuterRef("pk"), first_seen_at__lte=a).order_by()),
+    )
+)
+feature_register(
+    Feature(
+        "last_feedback_score",
+        FeatureType.INTEGER,
+        "latest NPS answer 0..10 (null without feedback)",
+        lambda a: Subquery(
+            Feedback.objects.filter(customer=OuterRef("pk"), submitted_at__lte=a)
+            .order_by("-submitted_at", "-id")
+            .values("score")[:1]
+        ),
+    )
+)
+
+
+def features_evaluate(*, names: Iterable[str], as_of: datetime, customer_ids: Iterable[int]) -> dict[int, dict]:
+    """Feature values of a few customers (journeys, previews, tests); day counts as whole days."""
+    wanted = [FEATURES[name] for name in names]
+    rows = (
+        Customer.objects.filter(pk__in=list(customer_ids))
+        .annotate(**{f.alias: f.expression(as_of) for f in wanted})
+        .values("pk", *(f.alias for f in wanted))
+    )
+    values: dict[int, dict] = {}
+    for row in rows:
+        values[row["pk"]] = {
+            f.name: (None if row[f.alias] is None else (as_of - row[f.alias]).days)
+            if f.type == FeatureType.DAYS_SINCE
+            else row[f.alias]
+            for f in wanted
+        }
+    return values

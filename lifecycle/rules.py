@@ -1,0 +1,228 @@
+"""Stage rules: validation of rule data and compilation of a model into one SQL CASE expression.
+
+A condition is {"feature": name, "operator": op, "value": v}. Rules are data: only registered features
+and the operators below exist; values are checked against the feature's type and passed to SQL as
+parameters, never evaluated. A feature that is NULL for a customer (e.g. days since last order without
+any order) matches no condition, whatever the operator.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Case, Expression, IntegerField, Q, QuerySet, Value, When
+
+from lifecycle.features import FEATURES, Feature, FeatureType
+from lifecycle.models import Customer, LifecycleModel, Stage
+
+COMPARISONS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+OPERATORS = [*COMPARISONS, "!=", "between", "in"]
+MAX_IN_VALUES = 100
+
+
+class RuleError(ValueError):
+    """Invalid rule data; `errors` lists (path, message) pairs, e.g. ("conditions[1].value", "…")."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {message}" for path, message in errors))
+
+
+@dataclass(frozen=True)
+class Condition:
+    feature: Feature
+    operator: str
+    value: Any  # a number, or a (low, high) pair for between, or a tuple for in
+
+
+def _number(feature: Feature, raw: Any) -> int | Decimal:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number, not true/false")
+    if feature.type in (FeatureType.INTEGER, FeatureType.DAYS_SINCE):
+        if isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer()):
+            return int(raw)
+        if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+            return int(raw)
+        raise ValueError(f"must be a whole number for {feature.name}")
+    try:
+        number = Decimal(str(raw)) if isinstance(raw, int | float | str) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise ValueError(f"must be a number for {feature.name}")
+    return number
+
+
+def condition_parse(data: Any, path: str = "condition") -> Condition:
+    """Check one condition's data and return it typed; raises RuleError naming the field."""
+    if not isinstance(data, dict):
+        raise RuleError([(path, "must be an object with feature, operator and value")])
+    errors: list[tuple[str, str]] = []
+    unknown_keys = set(data) - {"feature", "operator", "value"}
+    if unknown_keys:
+        errors.append((path, f"unknown field(s): {', '.join(sorted(unknown_keys))}"))
+    feature = FEATURES.get(data.get("feature"))  # type: ignore[arg-type]
+    if feature is None:
+        errors.append((f"{path}.feature", f"unknown feature {data.get('feature')!r}; known: {', '.join(FEATURES)}"))
+    operator = data.get("operator")
+    if operator not in OPERATORS:
+        errors.append((f"{path}.operator", f"unknown operator {operator!r}; use one of {' '.join(OPERATORS)}"))
+    if errors or feature is None:
+        raise RuleError(errors)
+    raw = data.get("value")
+    try:
+        if operator == "between":
+            if not isinstance(raw, list | tuple) or len(raw) != 2:
+                raise ValueError("between needs a list of two numbers [low, high]")
+            low, high = _number(feature, raw[0]), _number(feature, raw[1])
+            if low > high:
+                raise ValueError(f"between needs low ≤ high; got [{low}, {high}]")
+            value: Any = (low, high)
+        elif operator == "in":
+            if not isinstance(raw, list | tuple) or not raw or len(raw) > MAX_IN_VALUES:
+                raise ValueError(f"in needs a list of 1 to {MAX_IN_VALUES} numbers")
+            value = tuple(_number(feature, item) for item in raw)
+        else:
+            value = _number(feature, raw)
+        if feature.type == FeatureType.DAYS_SINCE and any(
+            v < 0 for v in (value if isinstance(value, tuple) else (value,))
+        ):
+            raise ValueError("days cannot be negative")
+    except ValueError as exc:
+        raise RuleError([(f"{path}.value", str(exc))]) from None
+    return Condition(feature, operator, value)
+
+
+def conditions_parse(conditions: Any) -> list[Condition]:
+    """Check a rule's conditions (AND); every error is collected before raising."""
+    if not isinstance(conditions, list) or not conditions:
+        raise RuleError([("conditions", "a rule needs a list of at least one condition")])
+    parsed, errors = [], []
+    for index, data in enumerate(conditions):
+        try:
+            parsed.append(condition_parse(data, f"conditions[{index}]"))
+        except RuleError as exc:
+            errors += exc.errors
+    if errors:
+        raise RuleError(errors)
+    return parsed
+
+
+def _days_q(alias: str, operator: str, days: int, as_of: datetime) -> Q:
+    """`whole days since ts  <op>  days`, as a comparison of ts with as_of (ts is NULL → no match)."""
+
+    def older_than(n: int) -> Q:  # whole days since ts >= n
+        return Q(**{f"{alias}__lte": as_of - timedelta(days=n)})
+
+    return {
+        ">": older_than(days + 1),
+        ">=": older_than(days),
+        "<": Q(**{f"{alias}__gt": as_of - timedelta(days=days)}),
+        "<=": Q(**{f"{alias}__gt": as_of - timedelta(days=days + 1)}),
+        "=": older_than(days) & Q(**{f"{alias}__gt": as_of - timedelta(days=days + 1)}),
+    }[operator]
+
+
+def _comparison_q(condition: Condition, operator: str, value: Any, as_of: datetime) -> Q:
+    alias = condition.feature.alias
+    if condition.feature.type == FeatureType.DAYS_SINCE:
+        return _days_q(alias, operator, value, as_of)
+    return Q(**{f"{alias}__{COMPARISONS[operator]}": value})
+
+
+def condition_q(condition: Condition, as_of: datetime) -> Q:
+    alias, op, value = condition.feature.alias, condition.operator, condition.value
+    not_null = Q(**{f"{alias}__isnull": False})
+    if op == "between":
+        return _comparison_q(condition, ">=", value[0], as_of) & _comparison_q(condition, "<=", value[1], as_of)
+    if op == "in":
+        q = Q()
+        for item in value:
+            q |= _comparison_q(condition, "=", item, as_of)
+        return q
+    if op == "!=":
+        return not_null & ~_comparison_q(condition, "=", value, as_of)
+    return _comparison_q(condition, op, value, as_of)
+
+
+def conditions_describe(conditions: Sequence[dict]) -> str:
+    """A rule in words, e.g. `order_count >= 1 and days_since_last_order > 365`."""
+    parts = []
+    for c in conditions:
+        value = c.get("value")
+        shown = f"{value[0]}..{value[1]}" if c.get("operator") == "between" and isinstance(value, list) else value
+        parts.append(f"{c.get('feature')} {c.get('operator')} {shown}")
+    return " and ".join(parts) or "(no condition)"
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    annotations: dict[str, Expression]
+    stage_expression: Case
+
+
+def model_validate(model: LifecycleModel, rules_by_stage: dict[int, list[list[dict]]] | None = None) -> None:
+    """A model can classify: it has a fallback among its stages and every rule is valid."""
+    stages = list(model.stages.all())
+    errors: list[tuple[str, str]] = []
+    if model.fallback_stage_id is None or model.fallback_stage_id not in {s.pk for s in stages}:
+        errors.append(("fallback_stage", f"model {model.key!r} needs a fallback stage among its own stages"))
+    rules = rules_by_stage if rules_by_stage is not None else _stored_rules(stages)
+    for stage in stages:
+        for index, conditions in enumerate(rules.get(stage.pk, [])):
+            try:
+                conditions_parse(conditions)
+            except RuleError as exc:
+                errors += [(f"{stage.key}.rules[{index}].{path}", message) for path, message in exc.errors]
+    if errors:
+        raise RuleError(errors)
+
+
+def _stored_rules(stages: Iterable[Stage]) -> dict[int, list[list[dict]]]:
+    rules: dict[int, list[list[dict]]] = {}
+    for stage in stages:
+        rules[stage.pk] = [rule.conditions for rule in stage.rules.all()]
+    return rules
+
+
+def model_compile(
+    model: LifecycleModel, as_of: datetime, rules_by_stage: dict[int, list[list[dict]]] | None = None
+) -> CompiledModel:
+    """The model's rules as one CASE expression yielding a stage id, plus the feature annotations it needs.
+
+    `rules_by_stage` (stage id → list of condition lists) replaces the stored rules, for previews.
+    """
+    model_validate(model, rules_by_stage)
+    stages = sorted(model.stages.all(), key=lambda s: (s.priority, s.pk))
+    rules = rules_by_stage if rules_by_stage is not None else _stored_rules(stages)
+    whens, used = [], {}
+    for stage in stages:
+        matches = Q()
+        any_rule = False
+        for conditions in rules.get(stage.pk, []):
+            rule_q = Q()
+            for condition in conditions_parse(conditions):
+                used[condition.feature.name] = condition.feature
+                rule_q &= condition_q(condition, as_of)
+            matches |= rule_q
+            any_rule = True
+        if any_rule:
+            whens.append(When(matches, then=Value(stage.pk)))
+    annotations = {feature.alias: feature.expression(as_of) for feature in used.values()}
+    case = Case(*whens, default=Value(model.fallback_stage_id), output_field=IntegerField())
+    return CompiledModel(annotations, case)
+
+
+def classification_queryset(
+    model: LifecycleModel, as_of: datetime, rules_by_stage: dict[int, list[list[dict]]] | None = None
+) -> QuerySet:
+    """Customers who exist as of `as_of`, each annotated with `target_stage_id`."""
+    compiled = model_compile(model, as_of, rules_by_stage)
+    return (
+        Customer.objects.filter(first_seen_at__lte=as_of)
+        .annotate(**compiled.annotations)
+        .annotate(target_stage_id=compiled.stage_expression)
+        .order_by()
+    )

@@ -1,0 +1,63 @@
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError, transaction
+
+from lifecycle.models import LifecycleModel, RunKind
+from lifecycle.services import customers_reclassify, model_reclassify
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def reclassify_customers(self, customer_ids: list[int]) -> None:
+    """After an ingestion touched these customers."""
+    try:
+        customers_reclassify(customer_ids=customer_ids)
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=5) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def reclassify_model(self, model_id: int, kind: str = RunKind.FULL, as_of: str | None = None) -> None:
+    try:
+        model_reclassify(
+            model=LifecycleModel.objects.get(pk=model_id),
+            kind=RunKind(kind),
+            as_of=datetime.fromisoformat(as_of) if as_of else None,
+        )
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=10) from exc
+
+
+@shared_task(ignore_result=True)
+def reclassify_active_models() -> None:
+    """Periodic pass: time alone moves customers (e.g. to inactive after 180 days without an order)."""
+    for model_id in LifecycleModel.objects.filter(active=True).values_list("pk", flat=True):
+        reclassify_model.delay(model_id, RunKind.PERIODIC)
+
+
+def reclassify_customers_on_commit(customer_ids: Iterable[int]) -> None:
+    """Reclassify customers whose data changed, once the change is committed.
+
+    Many customers at once (a large import) are cheaper as full runs. If the broker cannot take the task,
+    the change is already stored and the next periodic pass classifies them; the failure is logged.
+    """
+    ids = sorted(customer_ids)
+    if not ids:
+        return
+
+    def enqueue() -> None:
+        try:
+            if len(ids) > settings.CLM_CLASSIFY_CHUNK_SIZE:
+                for model_id in LifecycleModel.objects.filter(active=True).values_list("pk", flat=True):
+                    reclassify_model.delay(model_id, RunKind.EVENT)
+            else:
+                reclassify_customers.delay(ids)
+        except Exception:
+            logger.exception("could not enqueue reclassification of %d customers; the periodic pass will", len(ids))
+
+    transaction.on_commit(enqueue)
