@@ -79,13 +79,13 @@ def _completed_orders(as_of: datetime, customer_ref: Any = None) -> QuerySet:
     ).order_by()
 
 
-def _aggregate(queryset: QuerySet, aggregate: Any) -> Subquery:
+def _aggregate(queryset: QuerySet, aggregate: Any, by: str = "customer") -> Subquery:
     """One aggregate per customer as a correlated subquery (NULL when there is no row)."""
-    return Subquery(queryset.values("customer").annotate(value=aggregate).values("value")[:1])
+    return Subquery(queryset.values(by).annotate(value=aggregate).values("value")[:1])
 
 
-def _count(queryset: QuerySet) -> Expression:
-    return Coalesce(_aggregate(queryset, Count("pk")), Value(0), output_field=IntegerField())
+def _count(queryset: QuerySet, by: str = "customer") -> Expression:
+    return Coalesce(_aggregate(queryset, Count("pk"), by), Value(0), output_field=IntegerField())
 
 
 def _engagements(as_of: datetime, customer_ref: Any = None) -> QuerySet:
@@ -173,7 +173,9 @@ feature_register(
         "referral_count",
         FeatureType.INTEGER,
         "customers referred by this customer and first seen at or before as_of",
-        lambda a: _count(Customer.objects.filter(referred_by=OuterRef("pk"), first_seen_at__lte=a).order_by()),
+        lambda a: _count(
+            Customer.objects.filter(referred_by=OuterRef("pk"), first_seen_at__lte=a).order_by(), by="referred_by"
+        ),
     )
 )
 feature_register(

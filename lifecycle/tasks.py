@@ -6,8 +6,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from lifecycle.models import LifecycleModel, RunKind
-from lifecycle.services import customers_reclassify, model_reclassify
+from lifecycle.models import ClassificationRun, LifecycleModel, RunKind, RunStatus
+from lifecycle.services import classification_run_execute, customers_reclassify, model_reclassify
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,23 @@ def reclassify_model(self, model_id: int, kind: str = RunKind.FULL, as_of: str |
         )
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=10) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def execute_classification_run(self, run_id: int) -> None:
+    """Execute a run created beforehand (so that its id could be answered to an API client)."""
+    run = ClassificationRun.objects.select_related("model").get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return  # already done: a redelivered message must not run it twice
+    try:
+        classification_run_execute(run=run)
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=10) from exc
+
+
+def classification_run_enqueue(run_id: int) -> None:
+    """Execute a created run on a worker once the current transaction commits."""
+    transaction.on_commit(lambda: execute_classification_run.delay(run_id))
 
 
 @shared_task(ignore_result=True)
