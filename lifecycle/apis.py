@@ -1,14 +1,48 @@
+import re
+from datetime import UTC, date, datetime, time
+from typing import Any
+
 from django.conf import settings
 from django.db import IntegrityError
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clm.api import CanWrite
+from clm.api import CanRead, CanWrite
 from lifecycle.ingest import IngestKind, IngestRejected, records_ingest
-from lifecycle.tasks import reclassify_customers_on_commit
+from lifecycle.ingest_kinds import CUSTOMERS, FUTURE_TOLERANCE
+from lifecycle.models import LifecycleModel, RunKind
+from lifecycle.selectors import (
+    classification_run_get,
+    customer_current_stages,
+    customer_get,
+    customer_list,
+    customer_transitions,
+    lifecycle_model_default,
+    lifecycle_model_get,
+    lifecycle_model_keys,
+    lifecycle_model_list,
+    model_pipeline,
+    stage_get,
+    stage_keys,
+)
+from lifecycle.services import classification_run_start
+from lifecycle.tasks import classification_run_enqueue, reclassify_customers_on_commit
 
 _ERROR = inline_serializer(
     "IngestError",
@@ -120,3 +154,393 @@ def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
 
     name = f"{kind.name.title().replace('_', '')}IngestApi"
     return type(name, (RecordsIngestApi,), {"kind": kind, "post": schema(post)})
+
+
+# --- lifecycle reads and runs ---------------------------------------------------------------------
+#
+# One view per operation. Errors: 400 `{"<parameter>": ["message"]}` for bad input, 404/409 `{"detail"}`.
+# Every endpoint runs a fixed number of queries (tests/lifecycle/test_api_lifecycle.py asserts the bounds).
+
+_DETAIL = inline_serializer("ErrorDetail", {"detail": serializers.CharField()})
+_BAD_INPUT = OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid query parameters: `{"<name>": ["message"]}`')
+_DATE_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class MomentField(serializers.Field):
+    """A date (YYYY-MM-DD, UTC) or an ISO 8601 date-time; more than a day ahead of the server's clock is refused.
+
+    A date stands for the start of that day, or with `day_end` for its end (so `as_of=2025-01-31` includes
+    everything that happened on the 31st).
+    """
+
+    def __init__(self, *, day_end: bool = False, **kwargs: Any) -> None:
+        self.day_end = day_end
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> datetime:
+        text = data.strip() if isinstance(data, str) else ""
+        try:
+            if _DATE_DAY.fullmatch(text):
+                moment = datetime.combine(date.fromisoformat(text), time.max if self.day_end else time.min, UTC)
+            else:
+                moment = parse_datetime(text) if text else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise serializers.ValidationError(
+                f"{data!r} is neither a date (YYYY-MM-DD) nor an ISO 8601 date-time (e.g. 2025-01-31T12:00:00Z)."
+            )
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, UTC)
+        if moment > timezone.now() + FUTURE_TOLERANCE:
+            raise serializers.ValidationError(f"{text} is in the future.")
+        return moment
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+def _model_or_error(key: str | None) -> LifecycleModel:
+    """The named model, or the default one; a ValidationError on `model` naming the problem."""
+    model = lifecycle_model_get(key=key) if key else lifecycle_model_default()
+    if model is not None:
+        return model
+    known = ", ".join(lifecycle_model_keys()) or "none"
+    if key:
+        raise serializers.ValidationError({"model": [f"Unknown model {key!r}; known: {known}."]})
+    raise serializers.ValidationError({"model": [f"There is no default model; name one (known: {known})."]})
+
+
+def _model_not_found(key: str) -> Response:
+    known = ", ".join(lifecycle_model_keys()) or "none"
+    return Response({"detail": f"No lifecycle model with key {key!r}; known: {known}."}, status.HTTP_404_NOT_FOUND)
+
+
+def _customer_not_found(external_id: str) -> Response:
+    return Response({"detail": f"No customer with external_id {external_id!r}."}, status.HTTP_404_NOT_FOUND)
+
+
+class CustomerCursorPagination(CursorPagination):
+    """Cursor pages by customer id (unique, the primary key's index): stable while customers are added, the same
+    cost on every page; ?page_size= up to 1000."""
+
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def paginated_response(*, view: APIView, request: Request, queryset: Any, serializer_class: type) -> Response:
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+_KEY_PARAMETER = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="The model's key")
+_EXTERNAL_ID_PARAMETER = OpenApiParameter(
+    "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The shop's id of the customer"
+)
+
+
+class LifecycleModelListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class StageSerializer(serializers.Serializer):
+            key = serializers.CharField()
+            name = serializers.CharField(source="name_en")
+            name_de = serializers.CharField()
+            description = serializers.CharField()
+            colour = serializers.CharField()
+            kind = serializers.CharField(help_text="funnel or exit")
+            position = serializers.IntegerField()
+
+            class Meta:
+                ref_name = "LifecycleModelStage"
+
+        key = serializers.CharField()
+        name = serializers.CharField(source="name_en")
+        name_de = serializers.CharField()
+        description = serializers.CharField()
+        is_default = serializers.BooleanField()
+        active = serializers.BooleanField()
+        fallback_stage = serializers.CharField(source="fallback_stage.key", allow_null=True)
+        stages = StageSerializer(many=True)
+
+        class Meta:
+            ref_name = "LifecycleModel"
+
+    @extend_schema(
+        operation_id="models_list",
+        summary="Lifecycle models with their stages",
+        responses={200: OutputSerializer(many=True)},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(lifecycle_model_list(), many=True).data)
+
+
+class LifecycleModelPipelineApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        as_of = MomentField(
+            day_end=True,
+            required=False,
+            help_text="A date (its end, UTC) or date-time in the past: counts from the stage history as of then. "
+            "Omitted: the current stages.",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        class StageSerializer(serializers.Serializer):
+            key = serializers.CharField()
+            name = serializers.CharField()
+            kind = serializers.CharField(help_text="funnel or exit")
+            position = serializers.IntegerField()
+            count = serializers.IntegerField()
+
+            class Meta:
+                ref_name = "PipelineStage"
+
+        model = serializers.CharField()
+        as_of = serializers.DateTimeField(allow_null=True, help_text="null: the current stages")
+        stages = StageSerializer(many=True)
+
+        class Meta:
+            ref_name = "Pipeline"
+
+    @extend_schema(
+        operation_id="model_pipeline",
+        summary="Customers per stage, now or as of a past date",
+        description="Every stage of the model in funnel order, zero counts included. With `as_of`, each customer "
+        "counts in the stage their last transition at or before then led to (customers without one are not "
+        "counted); without, the current stages.",
+        parameters=[_KEY_PARAMETER, InputSerializer],
+        responses={200: OutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request, key: str) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        model = lifecycle_model_get(key=key)
+        if model is None:
+            return _model_not_found(key)
+        as_of = params.validated_data.get("as_of")
+        body = {"model": model.key, "as_of": as_of, "stages": model_pipeline(model=model, as_of=as_of)}
+        return Response(self.OutputSerializer(body).data)
+
+
+class CustomerListApi(APIView):
+    pagination_class = CustomerCursorPagination
+
+    class InputSerializer(serializers.Serializer):
+        model = serializers.CharField(required=False, help_text="A model's key; omitted: the default model")
+        stage = serializers.CharField(required=False, help_text="Only customers currently in this stage (its key)")
+        changed_since = MomentField(
+            required=False, help_text="Only customers whose stage in the model changed at or after this date-time"
+        )
+        changed_before = MomentField(
+            required=False, help_text="Only customers whose stage in the model changed before this date-time"
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            model = _model_or_error(attrs.get("model"))
+            stage = None
+            if "stage" in attrs:
+                stage = stage_get(model=model, key=attrs["stage"])
+                if stage is None:
+                    known = ", ".join(stage_keys(model=model))
+                    raise serializers.ValidationError(
+                        {"stage": [f"Unknown stage {attrs['stage']!r} in model {model.key!r}; known: {known}."]}
+                    )
+            since, before = attrs.get("changed_since"), attrs.get("changed_before")
+            if since is not None and before is not None and before <= since:
+                raise serializers.ValidationError(
+                    {"changed_before": [f"changed_before ({before.isoformat()}) must be later than changed_since."]}
+                )
+            return {"model": model, "stage": stage, "changed_since": since, "changed_before": before}
+
+    class OutputSerializer(serializers.Serializer):
+        external_id = serializers.CharField()
+        email = serializers.CharField()
+        name = serializers.CharField()
+        first_seen_at = serializers.DateTimeField()
+        acquisition_channel = serializers.CharField(source="acquisition_channel_key", allow_null=True)
+        referred_by = serializers.CharField(source="referred_by_external_id", allow_null=True)
+        stage = serializers.CharField(
+            source="stage_key", allow_null=True, help_text="Current stage in the model; null: not classified yet"
+        )
+        since = serializers.DateTimeField(allow_null=True)
+
+        class Meta:
+            ref_name = "CustomerListItem"
+
+    @extend_schema(
+        operation_id="customers_list",
+        summary="Customers with their current stage in one model",
+        description="Cursor-paginated by customer id: follow `next` until it is null.",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer(many=True), 400: _BAD_INPUT},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        customers = customer_list(**params.validated_data)
+        return paginated_response(
+            view=self, request=request, queryset=customers, serializer_class=self.OutputSerializer
+        )
+
+
+class CustomersApi(CustomerListApi, ingest_api(CUSTOMERS)):  # type: ignore[misc]
+    """`customers/`: GET lists (CustomerListApi, read scope), POST upserts (the ingestion, write scope)."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [CanRead()] if self.request.method in SAFE_METHODS else [CanWrite()]
+
+
+class CustomerDetailApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class StageSerializer(serializers.Serializer):
+            model = serializers.CharField()
+            stage = serializers.CharField(allow_null=True, help_text="null: not classified in this model yet")
+            stage_name = serializers.CharField(allow_null=True)
+            kind = serializers.CharField(allow_null=True, help_text="funnel or exit")
+            since = serializers.DateTimeField(allow_null=True)
+
+            class Meta:
+                ref_name = "CustomerModelStage"
+
+        external_id = serializers.CharField()
+        email = serializers.CharField()
+        name = serializers.CharField()
+        first_seen_at = serializers.DateTimeField()
+        acquisition_channel = serializers.CharField(source="acquisition_channel_key", allow_null=True)
+        referred_by = serializers.CharField(source="referred_by_external_id", allow_null=True)
+        stages = StageSerializer(
+            source="stages_current", many=True, help_text="The current stage in every active model, default first"
+        )
+
+        class Meta:
+            ref_name = "CustomerDetail"
+
+    @extend_schema(
+        operation_id="customer_detail",
+        summary="One customer and their current stage in every active model",
+        parameters=[_EXTERNAL_ID_PARAMETER],
+        responses={200: OutputSerializer, 404: _DETAIL},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request, external_id: str) -> Response:
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            return _customer_not_found(external_id)
+        customer.stages_current = customer_current_stages(customer=customer)
+        return Response(self.OutputSerializer(customer).data)
+
+
+class CustomerTransitionListApi(APIView):
+    # Not paginated: a customer changes stage a few times a year per model, so their whole history fits one
+    # answer; the cap only bounds a pathological case, and then keeps the newest changes.
+    LIMIT = 1000
+
+    class InputSerializer(serializers.Serializer):
+        model = serializers.CharField(required=False, help_text="Only this model's transitions; omitted: all models")
+
+    class OutputSerializer(serializers.Serializer):
+        class TransitionSerializer(serializers.Serializer):
+            model = serializers.CharField(source="model_key")
+            # `from` is a Python keyword: the field is declared through the class namespace.
+            vars()["from"] = serializers.CharField(source="from_key", allow_null=True, help_text="null: first stage")
+            to = serializers.CharField(source="to_key")
+            at = serializers.DateTimeField()
+            cause = serializers.CharField(help_text="event, periodic, backfill, rule_change or manual")
+            run = serializers.IntegerField(source="run_id", allow_null=True, help_text="The classification run's id")
+
+            class Meta:
+                ref_name = "StageTransition"
+
+        results = TransitionSerializer(many=True, help_text="Oldest first")
+        truncated = serializers.BooleanField(help_text="true: only the newest 1000 transitions are listed")
+
+        class Meta:
+            ref_name = "StageTransitionList"
+
+    @extend_schema(
+        operation_id="customer_transitions",
+        summary="One customer's stage changes, oldest first",
+        description="The whole history up to 1000 transitions (the newest, when there are more).",
+        parameters=[_EXTERNAL_ID_PARAMETER, InputSerializer],
+        responses={200: OutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request, external_id: str) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        model = _model_or_error(params.validated_data["model"]) if "model" in params.validated_data else None
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            return _customer_not_found(external_id)
+        transitions, truncated = customer_transitions(customer=customer, model=model, limit=self.LIMIT)
+        return Response(self.OutputSerializer({"results": transitions, "truncated": truncated}).data)
+
+
+class ClassificationRunDetailApi(APIView):
+    permission_classes = [CanRead | CanWrite]  # a write-only key polls the runs it started
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        model = serializers.CharField(source="model.key")
+        kind = serializers.CharField(help_text="full, periodic, rule_change, event or backfill")
+        as_of = serializers.DateTimeField()
+        started_at = serializers.DateTimeField()
+        finished_at = serializers.DateTimeField(allow_null=True)
+        customers_evaluated = serializers.IntegerField()
+        transitions = serializers.IntegerField()
+        status = serializers.CharField(help_text="running, completed or failed")
+        error = serializers.CharField(help_text="Why a failed run failed; empty otherwise")
+
+        class Meta:
+            ref_name = "ClassificationRun"
+
+    @extend_schema(
+        operation_id="run_detail",
+        summary="A classification run's state",
+        responses={200: OutputSerializer, 404: _DETAIL},
+        tags=["lifecycle"],
+    )
+    def get(self, request: Request, run_id: int) -> Response:
+        run = classification_run_get(run_id=run_id)
+        if run is None:
+            return Response({"detail": f"No classification run with id {run_id}."}, status.HTTP_404_NOT_FOUND)
+        return Response(self.OutputSerializer(run).data)
+
+
+class LifecycleModelReclassifyApi(APIView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(
+        operation_id="model_reclassify",
+        summary="Reclassify every customer in one model, on a worker",
+        description="Creates a run (kind `full`, as of now) and queues it; poll `runs/{id}/` (also in the "
+        "`Location` header) until its status is no longer `running`.",
+        parameters=[_KEY_PARAMETER],
+        request=None,
+        responses={202: ClassificationRunDetailApi.OutputSerializer, 404: _DETAIL, 409: _DETAIL},
+        tags=["lifecycle"],
+    )
+    def post(self, request: Request, key: str) -> Response:
+        model = lifecycle_model_get(key=key)
+        if model is None:
+            return _model_not_found(key)
+        if not model.active:
+            return Response({"detail": f"Model {key!r} is not active; activate it first."}, status.HTTP_409_CONFLICT)
+        if model.fallback_stage_id is None:
+            return Response(
+                {"detail": f"Model {key!r} has no fallback stage; set one first."}, status.HTTP_409_CONFLICT
+            )
+        run = classification_run_start(model=model, kind=RunKind.FULL)
+        classification_run_enqueue(run.pk)
+        location = request.build_absolute_uri(reverse("api-run-detail", kwargs={"run_id": run.pk}))
+        return Response(
+            ClassificationRunDetailApi.OutputSerializer(run).data,
+            status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )

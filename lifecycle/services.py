@@ -79,7 +79,8 @@ def customers_classify(
             LEFT JOIN {names["current"]} AS current ON current.customer_id = target.id AND current.model_id = %s
             WHERE current.stage_id IS NULL OR current.stage_id <> target.target_stage_id
             """,  # noqa: S608 - only quoted table names and Django-compiled SQL are interpolated
-            [model.pk, run.as_of, cause, run.pk, *target_params, model.pk],
+            # The backend's own adaptation: SQLite stores datetimes as text and compares them as text.
+            [model.pk, connection.ops.adapt_datetimefield_value(run.as_of), cause, run.pk, *target_params, model.pk],
         )
         transitions = max(cursor.rowcount, 0)
         if transitions:
@@ -115,6 +116,11 @@ def chunk_ranges(*, chunk_size: int | None = None) -> list[tuple[int, int]]:
     return [(start, min(start + size - 1, bounds["high"])) for start in range(bounds["low"], bounds["high"] + 1, size)]
 
 
+def classification_run_fail(*, run: ClassificationRun, error: str) -> None:
+    run.status, run.error, run.finished_at = RunStatus.FAILED, error, timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
 def classification_run_start(
     *, model: LifecycleModel, kind: RunKind, as_of: datetime | None = None
 ) -> ClassificationRun:
@@ -140,8 +146,7 @@ def classification_run_execute(
             )
     except Exception as exc:
         logger.exception("classification run %s of model %s failed", run.pk, model.key)
-        run.status, run.error, run.finished_at = RunStatus.FAILED, f"{type(exc).__name__}: {exc}", timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
+        classification_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
         raise
     run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
     run.save(update_fields=["status", "finished_at"])

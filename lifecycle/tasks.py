@@ -7,7 +7,12 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 
 from lifecycle.models import ClassificationRun, LifecycleModel, RunKind, RunStatus
-from lifecycle.services import classification_run_execute, customers_reclassify, model_reclassify
+from lifecycle.services import (
+    classification_run_execute,
+    classification_run_fail,
+    customers_reclassify,
+    model_reclassify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +51,17 @@ def execute_classification_run(self, run_id: int) -> None:
 
 
 def classification_run_enqueue(run_id: int) -> None:
-    """Execute a created run on a worker once the current transaction commits."""
-    transaction.on_commit(lambda: execute_classification_run.delay(run_id))
+    """Execute a created run on a worker once the current transaction commits; if the broker refuses it,
+    the run is marked failed rather than left running forever."""
+
+    def enqueue() -> None:
+        try:
+            execute_classification_run.delay(run_id)
+        except Exception as exc:
+            logger.exception("could not enqueue classification run %s", run_id)
+            classification_run_fail(run=ClassificationRun.objects.get(pk=run_id), error=f"not enqueued: {exc}")
+
+    transaction.on_commit(enqueue)
 
 
 @shared_task(ignore_result=True)
@@ -78,3 +92,30 @@ def reclassify_customers_on_commit(customer_ids: Iterable[int]) -> None:
             logger.exception("could not enqueue reclassification of %d customers; the periodic pass will", len(ids))
 
     transaction.on_commit(enqueue)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=4 * 3600 - 60, time_limit=4 * 3600)
+def backfill_model(self, model_id: int, start: str, end: str, step: str) -> dict:
+    """Backfill a model over [start, end] (YYYY-MM-DD) at `step` (day or week); see lifecycle.backfill.
+
+    A backfill replaces what an earlier one wrote for the range, so a redelivered or retried task is harmless.
+    Its own time limits: a daily backfill over years is longer than ordinary tasks.
+    """
+    from lifecycle.backfill import BackfillStep, backfill_date_parse, model_backfill
+
+    try:
+        result = model_backfill(
+            model=LifecycleModel.objects.get(pk=model_id),
+            start=backfill_date_parse(start, "start"),
+            end=backfill_date_parse(end, "end"),
+            step=BackfillStep(step),
+        )
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=30) from exc
+    return {
+        "model": result.model_key,
+        "steps": result.steps,
+        "transitions": result.transitions,
+        "replaced": result.replaced,
+        "current_as_of": result.current_as_of.isoformat() if result.current_as_of else None,
+    }

@@ -1,11 +1,31 @@
 from django.urls import path
 
-from lifecycle.apis import ingest_api
-from lifecycle.ingest_kinds import CUSTOMERS, FEEDBACK, ORDERS, TOUCHPOINTS
+from lifecycle.apis import (
+    ClassificationRunDetailApi,
+    CustomerDetailApi,
+    CustomersApi,
+    CustomerTransitionListApi,
+    LifecycleModelListApi,
+    LifecycleModelPipelineApi,
+    LifecycleModelReclassifyApi,
+    ingest_api,
+)
+from lifecycle.ingest_kinds import FEEDBACK, ORDERS, TOUCHPOINTS
 
 urlpatterns = [
-    path("customers/", ingest_api(CUSTOMERS).as_view(), name="customers-ingest"),
+    # GET lists customers (read scope), POST upserts them (write scope).
+    path("customers/", CustomersApi.as_view(), name="api-customers"),
+    path("customers/<str:external_id>/", CustomerDetailApi.as_view(), name="api-customer-detail"),
+    path(
+        "customers/<str:external_id>/transitions/",
+        CustomerTransitionListApi.as_view(),
+        name="api-customer-transitions",
+    ),
     path("orders/", ingest_api(ORDERS).as_view(), name="orders-ingest"),
     path("touchpoints/", ingest_api(TOUCHPOINTS).as_view(), name="touchpoints-ingest"),
     path("feedback/", ingest_api(FEEDBACK).as_view(), name="feedback-ingest"),
+    path("models/", LifecycleModelListApi.as_view(), name="api-models"),
+    path("models/<str:key>/pipeline/", LifecycleModelPipelineApi.as_view(), name="api-model-pipeline"),
+    path("models/<str:key>/reclassify/", LifecycleModelReclassifyApi.as_view(), name="api-model-reclassify"),
+    path("runs/<int:run_id>/", ClassificationRunDetailApi.as_view(), name="api-run-detail"),
 ]
