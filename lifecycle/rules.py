@@ -6,7 +6,7 @@ parameters, never evaluated. A feature that is NULL for a customer (e.g. days si
 any order) matches no condition, whatever the operator.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -163,13 +163,22 @@ class CompiledModel:
     stage_expression: Case
 
 
+def _stages_and_rules(model: LifecycleModel) -> tuple[list[Stage], dict[int, list[list[dict]]]]:
+    """The model's stages in evaluation order and their stored rules, in two queries."""
+    stages = sorted(model.stages.prefetch_related("rules"), key=lambda s: (s.priority, s.pk))
+    return stages, {stage.pk: [rule.conditions for rule in stage.rules.all()] for stage in stages}
+
+
 def model_validate(model: LifecycleModel, rules_by_stage: dict[int, list[list[dict]]] | None = None) -> None:
     """A model can classify: it has a fallback among its stages and every rule is valid."""
-    stages = list(model.stages.all())
+    stages, stored = _stages_and_rules(model)
+    _validate(model, stages, rules_by_stage if rules_by_stage is not None else stored)
+
+
+def _validate(model: LifecycleModel, stages: list[Stage], rules: dict[int, list[list[dict]]]) -> None:
     errors: list[tuple[str, str]] = []
     if model.fallback_stage_id is None or model.fallback_stage_id not in {s.pk for s in stages}:
         errors.append(("fallback_stage", f"model {model.key!r} needs a fallback stage among its own stages"))
-    rules = rules_by_stage if rules_by_stage is not None else _stored_rules(stages)
     for stage in stages:
         for index, conditions in enumerate(rules.get(stage.pk, [])):
             try:
@@ -180,13 +189,6 @@ def model_validate(model: LifecycleModel, rules_by_stage: dict[int, list[list[di
         raise RuleError(errors)
 
 
-def _stored_rules(stages: Iterable[Stage]) -> dict[int, list[list[dict]]]:
-    rules: dict[int, list[list[dict]]] = {}
-    for stage in stages:
-        rules[stage.pk] = [rule.conditions for rule in stage.rules.all()]
-    return rules
-
-
 def model_compile(
     model: LifecycleModel, as_of: datetime, rules_by_stage: dict[int, list[list[dict]]] | None = None
 ) -> CompiledModel:
@@ -194,9 +196,9 @@ def model_compile(
 
     `rules_by_stage` (stage id → list of condition lists) replaces the stored rules, for previews.
     """
-    model_validate(model, rules_by_stage)
-    stages = sorted(model.stages.all(), key=lambda s: (s.priority, s.pk))
-    rules = rules_by_stage if rules_by_stage is not None else _stored_rules(stages)
+    stages, stored = _stages_and_rules(model)
+    rules = rules_by_stage if rules_by_stage is not None else stored
+    _validate(model, stages, rules)
     whens, used = [], {}
     for stage in stages:
         matches = Q()
