@@ -5,6 +5,7 @@ Campaigns are referred to by their code string only, so this app never depends o
 
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 
 class Channel(models.Model):
@@ -13,6 +14,7 @@ class Channel(models.Model):
     name_de = models.CharField("name (German)", max_length=100)
     description = models.TextField(blank=True, default="")
     active = models.BooleanField(default=True)
+    history = HistoricalRecords()  # audit: who changed what, when (admin history page)
 
     class Meta:
         ordering = ["key"]
@@ -163,6 +165,7 @@ class LifecycleModel(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-is_default", "key"]
@@ -191,6 +194,7 @@ class Stage(models.Model):
     priority = models.PositiveSmallIntegerField(
         help_text="Evaluation order: a customer is in the first stage (lowest number) whose rule matches"
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["model", "position", "id"]
@@ -213,6 +217,7 @@ class StageRule(models.Model):
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="rules")
     conditions = models.JSONField(default=list)
     position = models.PositiveSmallIntegerField(default=1)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["stage", "position", "id"]
