@@ -24,12 +24,13 @@ from django.contrib.admin.utils import NestedObjects, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.forms.formsets import DELETION_FIELD_NAME
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
@@ -37,6 +38,7 @@ from clm.roles import Role, user_has_role
 from lifecycle.features import FEATURES
 from lifecycle.forms import (
     MAX_CONDITIONS,
+    BackfillForm,
     ConditionForm,
     ConditionFormSet,
     LifecycleModelForm,
@@ -62,8 +64,8 @@ from lifecycle.models import (
 )
 from lifecycle.preview import RulesByStage, rules_by_stage_stored, rules_preview
 from lifecycle.rules import RuleError, conditions_describe, model_validate
-from lifecycle.tasks import reclassify_model
-from lifecycle.templates import TEMPLATES, template_install
+from lifecycle.tasks import backfill_model, reclassify_model
+from lifecycle.templates import template_install
 
 logger = logging.getLogger(__name__)
 
@@ -357,8 +359,13 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
     # Installing a shipped template.
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.template_install_view)
-        return [path("install-template/", view, name="lifecycle_lifecyclemodel_install_template"), *super().get_urls()]
+        install = self.admin_site.admin_view(self.template_install_view)
+        backfill = self.admin_site.admin_view(self.backfill_view)
+        return [
+            path("install-template/", install, name="lifecycle_lifecyclemodel_install_template"),
+            path("<path:object_id>/backfill/", backfill, name="lifecycle_lifecyclemodel_backfill"),
+            *super().get_urls(),
+        ]
 
     def template_install_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
@@ -387,9 +394,53 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
             "title": "Install a lifecycle model template",
             "opts": self.opts,
             "form": form,
-            "templates": TEMPLATES,
+            "intro": _(
+                "A template adds a lifecycle model with its stages and default rules; edit them afterwards like any "
+                "model. Installing a template that is installed already changes nothing."
+            ),
+            "submit_label": _("Install"),
         }
-        return TemplateResponse(request, "admin/lifecycle/lifecyclemodel/install_template.html", context)
+        return TemplateResponse(request, "admin/lifecycle/lifecyclemodel/form_page.html", context)
+
+    # Reconstructing the stage history of an imported order history.
+
+    def backfill_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        model = self.get_object(request, object_id)
+        if model is None:
+            raise Http404
+        if not self.has_change_permission(request, model):
+            raise PermissionDenied
+        form = BackfillForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            start, end, step = (form.cleaned_data[name] for name in ("start", "end", "step"))
+
+            def enqueue() -> None:
+                try:
+                    backfill_model.delay(model.pk, start.isoformat(), end.isoformat(), step)
+                except Exception:
+                    logger.exception("could not enqueue the backfill of %s", model.key)
+                    messages.warning(request, "The backfill could not be queued: is the worker's broker running?")
+
+            transaction.on_commit(enqueue)
+            messages.success(
+                request,
+                f"Backfill of “{model}” from {start} to {end} by {step} queued; the worker rebuilds the history.",
+            )
+            return HttpResponseRedirect(reverse("admin:lifecycle_lifecyclemodel_change", args=[model.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Backfill the stage history of {model}",
+            "opts": self.opts,
+            "original": model,
+            "form": form,
+            "intro": _(
+                "Rebuild this model's stage history from the order and touchpoint history: customers are classified "
+                "as of the end of every day or week of the range, and earlier backfills of the range are replaced "
+                "(docs/LIFECYCLE_BACKFILL.md). It runs on the worker."
+            ),
+            "submit_label": _("Backfill"),
+        }
+        return TemplateResponse(request, "admin/lifecycle/lifecyclemodel/form_page.html", context)
 
 
 @admin.register(Stage)

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 
+from lifecycle.backfill import BackfillError, BackfillStep, backfill_moments
 from lifecycle.features import FEATURES
 from lifecycle.models import CustomerStage, LifecycleModel, Stage, StageRule, StageTransition
 from lifecycle.rules import OPERATORS, Condition, RuleError, conditions_parse
@@ -294,3 +295,21 @@ class TemplateInstallForm(forms.Form):
             (key, f"{t.name_en} ({key}): {t.description}" + (" — installed" if key in installed else ""))
             for key, t in TEMPLATES.items()
         ]
+
+
+# --- backfill --------------------------------------------------------------------------------------
+
+
+class BackfillForm(forms.Form):
+    start = forms.DateField(help_text="YYYY-MM-DD, first day of the history to rebuild")
+    end = forms.DateField(help_text="YYYY-MM-DD, last day (before today)")
+    step = forms.ChoiceField(choices=[(step.value, step.value) for step in BackfillStep], initial=BackfillStep.WEEK)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors:
+            try:
+                backfill_moments(start=data["start"], end=data["end"], step=BackfillStep(data["step"]))
+            except BackfillError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data

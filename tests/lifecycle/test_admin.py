@@ -695,3 +695,48 @@ def test_the_first_audited_change_of_a_template_rule_keeps_its_before_state_with
     first, second = rule.history.order_by("history_id")
     assert (first.history_user, first.conditions[0]["value"]) == (None, 2)
     assert (second.history_user, second.conditions[0]["value"]) == (ada, 3)
+
+
+# --- backfill from the admin ------------------------------------------------------------------------------
+
+
+def backfill_url(model: LifecycleModel) -> str:
+    return reverse("admin:lifecycle_lifecyclemodel_backfill", args=[model.pk])
+
+
+def test_admin_queues_a_backfill_after_commit(client, ada, django_capture_on_commit_callbacks):
+    model = LifecycleModel.objects.get(key="status")
+    assert (
+        backfill_url(model)
+        in client.get(reverse("admin:lifecycle_lifecyclemodel_change", args=[model.pk])).content.decode()
+    )
+    with mock.patch("lifecycle.admin.backfill_model.delay") as queued, django_capture_on_commit_callbacks(execute=True):
+        response = client.post(backfill_url(model), {"start": "1997-01-01", "end": "1998-06-30", "step": "week"})
+    assert response.status_code == 302
+    queued.assert_called_once_with(model.pk, "1997-01-01", "1998-06-30", "week")
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"start": "1998-06-30", "end": "1997-01-01", "step": "week"}, "is after the end"),
+        ({"start": "soon", "end": "1997-01-01", "step": "week"}, "Enter a valid date"),
+        ({"start": "1997-01-01", "end": "2999-01-01", "step": "week"}, "must be before today"),
+        ({"start": "1997-01-01", "end": "1997-02-01", "step": "hourly"}, "Select a valid choice"),
+    ],
+)
+def test_admin_backfill_refuses_bad_ranges_inline(client, ada, data, words):
+    model = LifecycleModel.objects.get(key="status")
+    with mock.patch("lifecycle.admin.backfill_model.delay") as queued:
+        response = client.post(backfill_url(model), data)
+    assert response.status_code == 200 and words in response.content.decode()
+    queued.assert_not_called()
+
+
+def test_only_admins_start_a_backfill(client):
+    client.force_login(user_with_role("mark", "marketer"))
+    model = LifecycleModel.objects.get(key="status")
+    with mock.patch("lifecycle.admin.backfill_model.delay") as queued:
+        response = client.post(backfill_url(model), {"start": "1997-01-01", "end": "1997-02-01", "step": "week"})
+    assert response.status_code in {302, 403}
+    queued.assert_not_called()
