@@ -127,9 +127,7 @@ def model_backfill(
     """
     moments = backfill_moments(start=start, end=end, step=step)
     model_validate(model)
-    # Bounds at midnight, away from every step's moment (23:59:59.999999): no backfilled transition sits on a
-    # bound. That keeps the comparisons exact on SQLite too, where rows written by raw SQL (the transitions)
-    # and by the ORM (the bounds) format the same moment as different text.
+    # The range is whole days, [start 00:00, day after end 00:00): every step's moment (23:59:59.999999) lies inside.
     range_start, range_stop = _start_of_day(start), _start_of_day(end + timedelta(days=1))
     log = StageTransition.objects.filter(model=model)
     in_range = log.filter(at__gte=range_start, at__lt=range_stop)

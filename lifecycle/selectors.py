@@ -1,5 +1,5 @@
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Exists, F, FilteredRelation, Max, Min, OuterRef, Prefetch, Q, QuerySet
@@ -93,9 +93,7 @@ def stage_counts_as_of(*, model: LifecycleModel, as_of: datetime) -> dict[int, i
     when no later one of the same customer exists by `as_of`. PostgreSQL runs it as a hash anti-join, SQLite
     probes the (customer, model, at) index; both beat a per-row "latest id" subquery several times over.
     """
-    # `at < as_of + 1µs` is `at <= as_of` at the database's precision, and stays right on SQLite for rows whose
-    # text carries a "+00:00" suffix (written by raw SQL), which a plain `<=` misses at the exact instant.
-    by_then = StageTransition.objects.filter(model=model, at__lt=as_of + timedelta(microseconds=1))
+    by_then = StageTransition.objects.filter(model=model, at__lte=as_of)
     later = by_then.filter(customer=OuterRef("customer")).filter(
         Q(at__gt=OuterRef("at")) | Q(at=OuterRef("at"), pk__gt=OuterRef("pk"))
     )
