@@ -8,9 +8,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PeriodicTaskDefault:
+    """Every `every_seconds`, or with `daily_at` ("HH:MM", UTC) once a day."""
+
     name: str
     task: str
-    every_seconds: int
+    every_seconds: int = 0
+    daily_at: str = ""
 
 
 DEFAULT_PERIODIC_TASKS = [
@@ -20,16 +23,35 @@ DEFAULT_PERIODIC_TASKS = [
         task="lifecycle.tasks.reclassify_active_models",
         every_seconds=3600,
     ),
+    PeriodicTaskDefault(name="Metric snapshots", task="metrics.tasks.compute_metric_snapshots", every_seconds=3600),
+    PeriodicTaskDefault(
+        name="Daily pipeline series", task="metrics.tasks.compute_pipeline_snapshots", every_seconds=3600
+    ),
+    PeriodicTaskDefault(
+        name="Nightly CLV fit and RFM breakpoints", task="metrics.tasks.fit_customer_value", daily_at="02:30"
+    ),
 ]
 
 
 def periodic_tasks_ensure(*, using: str = "default", **kwargs) -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
     for default in DEFAULT_PERIODIC_TASKS:
         if PeriodicTask.objects.using(using).filter(name=default.name).exists():
             continue
-        interval, _ = IntervalSchedule.objects.using(using).get_or_create(
-            every=default.every_seconds, period=IntervalSchedule.SECONDS
-        )
-        PeriodicTask.objects.using(using).create(name=default.name, task=default.task, interval=interval)
+        if default.daily_at:
+            hour, minute = default.daily_at.split(":")
+            crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
+                minute=str(int(minute)),
+                hour=str(int(hour)),
+                day_of_week="*",
+                day_of_month="*",
+                month_of_year="*",
+                timezone="UTC",
+            )
+            PeriodicTask.objects.using(using).create(name=default.name, task=default.task, crontab=crontab)
+        else:
+            interval, _ = IntervalSchedule.objects.using(using).get_or_create(
+                every=default.every_seconds, period=IntervalSchedule.SECONDS
+            )
+            PeriodicTask.objects.using(using).create(name=default.name, task=default.task, interval=interval)

@@ -215,3 +215,5 @@ LOGGING = {
 # --- Lifecycle ------------------------------------------------------------------------------------
 # Customers per reclassification chunk: one transaction, two statements; bounds lock time and memory.
 CLM_CLASSIFY_CHUNK_SIZE = env.int("CLM_CLASSIFY_CHUNK_SIZE", default=10_000)
+# A stored metric result older than this is recomputed on request (the snapshot job refreshes the defaults hourly).
+CLM_METRICS_MAX_AGE = env.int("CLM_METRICS_MAX_AGE", default=2 * 3600)

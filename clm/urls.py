@@ -9,6 +9,7 @@ from clm import views
 api_v1 = [
     path("", include("lifecycle.urls_api")),
     path("", include("campaigns.urls_api")),
+    path("", include("metrics.urls_api")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs page is for people: anonymous visitors go to the login page rather than get a 401.
     path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),

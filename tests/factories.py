@@ -3,7 +3,19 @@ from decimal import Decimal
 
 import factory
 
-from lifecycle.models import Channel, Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
+from lifecycle.models import (
+    Channel,
+    Customer,
+    Feedback,
+    LifecycleModel,
+    Order,
+    OrderStatus,
+    Stage,
+    StageTransition,
+    Touchpoint,
+    TouchpointKind,
+    TransitionCause,
+)
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -49,3 +61,28 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     score = 9
     submitted_at = factory.LazyFunction(lambda: at("2024-02-01"))
+
+
+def transitions_record(model: LifecycleModel, customer: Customer, path: list[tuple[str, datetime | str]]) -> None:
+    """Write a customer's stage path [(stage key, moment), …] as a consistent chain of backfill transitions.
+
+    A moment is a datetime, "YYYY-MM-DD" (noon UTC, as `at`) or "YYYY-MM-DDTHH:MM" (UTC).
+    """
+    stages = {stage.key: stage for stage in Stage.objects.filter(model=model)}
+    previous = None
+    rows = []
+    for key, moment in path:
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment).replace(tzinfo=UTC) if "T" in moment else at(moment)
+        rows.append(
+            StageTransition(
+                customer=customer,
+                model=model,
+                from_stage=previous,
+                to_stage=stages[key],
+                at=moment,
+                cause=TransitionCause.BACKFILL,
+            )
+        )
+        previous = stages[key]
+    StageTransition.objects.bulk_create(rows)
