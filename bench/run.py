@@ -205,7 +205,8 @@ def metrics_rows() -> list[tuple[str, str, list[float], str]]:
             continue
         rows.append(
             (
-                f"Metric snapshot `{request.kind}` {request.params or ''} as of 1998-06-30",
+                f"Metric snapshot `{request.kind}` as of 1998-06-30"
+                + "".join(f", {name} {value}" for name, value in request.params.items()),
                 data,
                 timed(
                     lambda: None,
