@@ -1,6 +1,8 @@
 """The registry of customer features that stage rules can test (SPEC §3), each evaluated as of a moment.
 
-Every feature is one ORM expression over a `Customer` queryset; only events at or before `as_of` count.
+Every feature is one ORM expression over a `Customer` queryset; only events at or before `as_of` count. Order
+features are aggregates over a join (the queryset is grouped by customer): a query that groups the classified
+customers again must wrap it (clm.sql.grouped_counts), as the rule preview does.
 Day-count features ("days since X") are kept as the timestamp X: rules compare it against `as_of` minus
 whole days (lifecycle.rules), which is portable SQL and can use indexes.
 
@@ -26,13 +28,14 @@ from django.db.models import (
     Max,
     Min,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, NullIf
 
 from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
 
@@ -94,17 +97,29 @@ def _engagements(as_of: datetime, customer_ref: Any = None) -> QuerySet:
     ).order_by()
 
 
+def _joined_completed(as_of: datetime, **extra: Any) -> Q:
+    """The joined orders that count as of `as_of`: completed and placed by then."""
+    return Q(orders__status=OrderStatus.COMPLETED, orders__placed_at__lte=as_of, **extra)
+
+
+# Order features are aggregates over one LEFT JOIN of the orders, grouped by customer: a single pass over the
+# orders, where a correlated subquery per feature probes the orders index once per customer and feature
+# (17× faster on CDNOW for the `status` model). Aggregates with the same filter share the join.
+def _order_count(as_of: datetime, **extra: Any) -> Expression:
+    return Count("orders", filter=_joined_completed(as_of, **extra))
+
+
 def _total_spent(as_of: datetime) -> Expression:
     return Coalesce(
-        _aggregate(_completed_orders(as_of), Sum("amount")),
+        Sum("orders__amount", filter=_joined_completed(as_of)),
         Value(Decimal(0)),
         output_field=DecimalField(max_digits=14, decimal_places=2),
     )
 
 
 def _avg_order_value(as_of: datetime) -> Expression:
-    # NULL without orders: Sum/Count over no rows.
-    return _aggregate(_completed_orders(as_of), Sum("amount") / Count("pk"))
+    # NULL without orders: the sum is NULL and the count is made NULL rather than 0.
+    return Sum("orders__amount", filter=_joined_completed(as_of)) / NullIf(_order_count(as_of), Value(0))
 
 
 def _engagements_since_last_order(as_of: datetime) -> Expression:
@@ -116,15 +131,13 @@ def _engagements_since_last_order(as_of: datetime) -> Expression:
     )
 
 
-feature_register(
-    Feature("order_count", FeatureType.INTEGER, "completed orders", lambda a: _count(_completed_orders(a)))
-)
+feature_register(Feature("order_count", FeatureType.INTEGER, "completed orders", _order_count))
 feature_register(
     Feature(
         "orders_last_365d",
         FeatureType.INTEGER,
         "completed orders in the 365 days before as_of",
-        lambda a: _count(_completed_orders(a).filter(placed_at__gt=a - timedelta(days=365))),
+        lambda a: _order_count(a, orders__placed_at__gt=a - timedelta(days=365)),
     )
 )
 feature_register(Feature("total_spent", FeatureType.DECIMAL, "sum of completed order amounts", _total_spent))
@@ -136,7 +149,7 @@ feature_register(
         "days_since_first_order",
         FeatureType.DAYS_SINCE,
         "whole days since the first completed order (null without orders)",
-        lambda a: _aggregate(_completed_orders(a), Min("placed_at")),
+        lambda a: Min("orders__placed_at", filter=_joined_completed(a)),
     )
 )
 feature_register(
@@ -144,7 +157,7 @@ feature_register(
         "days_since_last_order",
         FeatureType.DAYS_SINCE,
         "whole days since the last completed order (null without orders)",
-        lambda a: _aggregate(_completed_orders(a), Max("placed_at")),
+        lambda a: Max("orders__placed_at", filter=_joined_completed(a)),
     )
 )
 feature_register(

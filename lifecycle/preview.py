@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from clm.sql import grouped_counts
 from lifecycle.models import CustomerStage, LifecycleModel, Stage, StageRule
 from lifecycle.rules import classification_queryset
 
@@ -137,13 +138,12 @@ def rules_preview(*, model: LifecycleModel, rules_by_stage: RulesByStage, as_of:
     """
     as_of = as_of or timezone.now()
     current = CustomerStage.objects.filter(model=model, customer=OuterRef("pk")).values("stage_id")[:1]
-    counts = (
+    classified = (
         classification_queryset(model, as_of, rules_by_stage)
         .annotate(current_stage_id=Subquery(current))
         .values("current_stage_id", "target_stage_id")
-        .annotate(customers=Count("pk"))
-        .order_by()
     )
+    counts = grouped_counts(classified, ["current_stage_id", "target_stage_id"])
     stages = [
         PreviewStage(id=s.pk, key=s.key, name=s.name_en, colour=s.colour)
         for s in Stage.objects.filter(model=model).order_by("position", "pk")
@@ -154,8 +154,8 @@ def rules_preview(*, model: LifecycleModel, rules_by_stage: RulesByStage, as_of:
     before: dict[str | None, int] = dict.fromkeys(key_of.values(), 0)
     after: dict[str, int] = {s.key: 0 for s in stages}
     total = moving = 0
-    for row in counts:
-        source, target, n = key_of[row["current_stage_id"]], key_of[row["target_stage_id"]], row["customers"]
+    for current_stage_id, target_stage_id, n in counts:
+        source, target = key_of[current_stage_id], key_of[target_stage_id]
         matrix[source][target] += n  # type: ignore[index]
         before[source] += n
         after[target] += n  # type: ignore[index]

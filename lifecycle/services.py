@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from lifecycle.models import (
@@ -62,11 +62,12 @@ def customers_classify(
     customer_ids: Sequence[int] | None = None,
 ) -> ChunkResult:
     """Classify one chunk of customers as of the run's as_of, in one transaction."""
-    customers = classification_queryset(model, run.as_of)
+    chunk = Q()
     if id_range is not None:
-        customers = customers.filter(pk__gte=id_range[0], pk__lte=id_range[1])
+        chunk &= Q(pk__gte=id_range[0], pk__lte=id_range[1])
     if customer_ids is not None:
-        customers = customers.filter(pk__in=list(customer_ids))
+        chunk &= Q(pk__in=list(customer_ids))
+    customers = classification_queryset(model, run.as_of).filter(chunk)
     target_sql, target_params = customers.values("id", "target_stage_id").query.sql_with_params()
     names = _sql_names()
     cause = CAUSE_OF_RUN[RunKind(run.kind)]
@@ -94,7 +95,8 @@ def customers_classify(
                 """,  # noqa: S608
                 [run.pk, *scope_params],
             )
-        evaluated = customers.count()
+        # Counted without the feature annotations: the order features group the classification query by customer.
+        evaluated = Customer.objects.filter(chunk, first_seen_at__lte=run.as_of).count()
     return ChunkResult(evaluated=evaluated, transitions=transitions)
 
 

@@ -27,6 +27,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Least
 
+from clm.sql import grouped_counts
 from lifecycle.features import FEATURES
 from lifecycle.models import Customer, Feedback, LifecycleModel, Order, OrderStatus, Stage, StageKind, StageTransition
 from metrics.filters import MetricFilters
@@ -83,9 +84,10 @@ def _customer_rates(
             rate_referrer=Exists(Customer.objects.filter(referred_by=OuterRef("pk"), first_seen_at__lte=end)),
         )
         .order_by()
-        .values_list("rate_lead", "rate_orders", "rate_before", "rate_during", "rate_referrer")
-        .annotate(n=Count("pk"))
+        .values("rate_lead", "rate_orders", "rate_before", "rate_during", "rate_referrer")
     )
+    # order_count is an aggregate per customer: the flags are counted around that grouped query.
+    rows = grouped_counts(rows, ["rate_lead", "rate_orders", "rate_before", "rate_during", "rate_referrer"])
     counts = dict.fromkeys(
         ["customers", "leads", "converted", "buyers", "repeat", "previous", "retained", "referrers"], 0
     )

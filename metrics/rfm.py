@@ -28,8 +28,6 @@ from django.db.models import (
     Case,
     CharField,
     Count,
-    DateTimeField,
-    DecimalField,
     Expression,
     F,
     IntegerField,
@@ -41,14 +39,14 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Cast, RowNumber
-from django.db.models.lookups import GreaterThan, IsNull, LessThan, LessThanOrEqual
+from django.db.models.lookups import GreaterThan, LessThan, LessThanOrEqual
 from django.utils import timezone
 
+from clm.sql import grouped_counts
 from lifecycle.features import FEATURES, Feature, FeatureType, feature_register
 from lifecycle.models import Customer, Order, OrderStatus
 from metrics.filters import MetricFilters
 from metrics.models import MetricsRun, RfmBreakpoints
-from metrics.sql import grouped_counts
 
 DIMENSIONS: tuple[str, ...] = ("recency", "frequency", "monetary")
 SCORES = range(1, 6)
@@ -212,49 +210,6 @@ def rfm_breakpoints_latest() -> RfmBreakpoints | None:
 # --- scores ----------------------------------------------------------------------------------------
 
 
-class _Column(Expression):
-    """A column of the one-row table that _EvaluatedOnce builds (`table` and `name` are fixed identifiers)."""
-
-    def __init__(self, table: str, name: str, output_field: Any) -> None:
-        super().__init__(output_field=output_field)
-        self.table, self.name = table, name
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
-        return f"{self.table}.{self.name}", []
-
-
-class _EvaluatedOnce(Expression):
-    """`body` over values computed once each: (SELECT body FROM (SELECT value AS name, …) AS table).
-
-    A plain CASE would repeat a feature's correlated subquery in each of its WHENs and run it up to five times per
-    customer; the one-row derived table runs it once. Correlated references from it to the outer query work on
-    PostgreSQL and SQLite alike.
-    """
-
-    def __init__(self, values: dict[str, Expression], body: Expression, *, table: str, output_field: Any) -> None:
-        super().__init__(output_field=output_field)
-        self.table = table
-        self.names = list(values)
-        self.values = list(values.values())
-        self.body = body
-
-    def get_source_expressions(self) -> list[Any]:
-        return [*self.values, self.body]
-
-    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
-        *self.values, self.body = exprs
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
-        columns, params = [], []
-        for name, value in zip(self.names, self.values, strict=True):
-            sql, value_params = compiler.compile(value)
-            columns.append(f"{sql} AS {name}")
-            params += value_params
-        body_sql, body_params = compiler.compile(self.body)
-        sql = f"(SELECT {body_sql} FROM (SELECT {', '.join(columns)}) AS {self.table})"  # noqa: S608 - compiled SQL only
-        return sql, [*body_params, *params]
-
-
 EDGE_FIELDS = {"recency": "recency_days", "frequency": "frequency", "monetary": "monetary"}
 
 
@@ -266,40 +221,22 @@ def rfm_score_expression(*, dimension: str, as_of: datetime, breakpoints: Breakp
     """The 1–5 score of one dimension as of `as_of` over a Customer queryset; NULL for non-buyers (and for everyone
     without breakpoints, or with the empty breakpoints of a moment without buyers).
 
-    Built on the registered features (lifecycle.features), so it runs inside the rule compiler unchanged:
-    recency on `days_since_last_order` (the last order's timestamp, compared with as_of − (e+1) days, exactly as
-    rules compare day counts: whole days ≤ e ⇔ timestamp > as_of − (e + 1) days), frequency on `order_count`,
-    monetary on `total_spent` guarded by `order_count` (a buyer may have spent 0).
+    Built on the registered order features (lifecycle.features: aggregates over the customer's orders), so it runs
+    inside the rule compiler unchanged: recency on `days_since_last_order` (the last order's timestamp), frequency
+    on `order_count`, monetary on `total_spent`; `order_count` tells buyers apart (a buyer may have spent 0).
     """
     if dimension not in DIMENSIONS:
         raise ValueError(f"Unknown RFM dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}.")
-    edges = _edges(breakpoints, dimension)
-    if len(edges) != 4:
+    if len(_edges(breakpoints, dimension)) != 4:
         # Typed: PostgreSQL cannot add two untyped NULLs (the segment CASE sums F + M).
         return Cast(Value(None), output_field=IntegerField())
-
-    orders = _Column("rfm_value", "n", IntegerField())
-    if dimension == "recency":
-        last = _Column("rfm_value", "v", DateTimeField())
-        values = {"v": FEATURES["days_since_last_order"].expression(as_of)}
-        # score 5 when days ≤ e1, 4 when ≤ e2, …: the first edge not exceeded
-        whens = [
-            When(GreaterThan(last, as_of - timedelta(days=int(e) + 1)), then=Value(5 - k)) for k, e in enumerate(edges)
-        ]
-        # NULL (no order) compares false everywhere, so it needs its own first WHEN.
-        body = Case(When(IsNull(last, True), then=Value(None)), *whens, default=Value(1), output_field=IntegerField())
-    elif dimension == "frequency":
-        values = {"n": FEATURES["order_count"].expression(as_of)}
-        whens = [When(LessThanOrEqual(orders, int(e)), then=Value(k + 1)) for k, e in enumerate(edges)]
-        body = Case(When(LessThan(orders, 1), then=Value(None)), *whens, default=Value(5), output_field=IntegerField())
-    else:
-        spent = _Column("rfm_value", "v", DecimalField(max_digits=14, decimal_places=2))
-        values = {"n": FEATURES["order_count"].expression(as_of), "v": FEATURES["total_spent"].expression(as_of)}
-        whens = [
-            When(LessThanOrEqual(spent, Decimal(str(e)) + MONEY_SLACK), then=Value(k + 1)) for k, e in enumerate(edges)
-        ]
-        body = Case(When(LessThan(orders, 1), then=Value(None)), *whens, default=Value(5), output_field=IntegerField())
-    return _EvaluatedOnce(values, body, table="rfm_value", output_field=IntegerField())
+    feature = {"recency": "days_since_last_order", "frequency": "order_count", "monetary": "total_spent"}[dimension]
+    score = _score_case(dimension, FEATURES[feature].expression(as_of), as_of, breakpoints)
+    return Case(
+        When(LessThan(FEATURES["order_count"].expression(as_of), 1), then=Value(None)),
+        default=score,
+        output_field=IntegerField(),
+    )
 
 
 def rfm_features_register() -> None:

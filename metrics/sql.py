@@ -1,10 +1,8 @@
 """Small SQL expressions Django lacks, written for both databases CLM runs on (PostgreSQL, SQLite)."""
 
-from collections.abc import Sequence
 from typing import Any
 
-from django.db import connections
-from django.db.models import FloatField, Func, QuerySet
+from django.db.models import FloatField, Func
 
 
 class DaysBetween(Func):
@@ -27,17 +25,3 @@ class DaysBetween(Func):
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
         earlier, later, params = self._operands(compiler)
         return f"(julianday({later}) - julianday({earlier}))", params
-
-
-def grouped_counts(inner: QuerySet, columns: Sequence[str]) -> list[tuple]:
-    """Rows (*values of `columns`, count) of `inner` grouped by those columns, in one query.
-
-    Django cannot group the rows of an aggregated or windowed query again; the ORM builds `inner` and this shell,
-    valid on both databases, counts its rows. Only quoted column names are put into the text.
-    """
-    connection = connections[inner.db]
-    sql, params = inner.query.get_compiler(connection=connection).as_sql()
-    names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {names}, COUNT(*) FROM ({sql}) t GROUP BY {names}", params)  # noqa: S608
-        return cursor.fetchall()
