@@ -1,0 +1,3 @@
+"""Campaigns API: campaigns (see campaigns/urls_api.py)."""
+
+urlpatterns: list = []

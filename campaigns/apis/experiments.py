@@ -1,0 +1,3 @@
+"""Campaigns API: experiments (see campaigns/urls_api.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Campaigns API: plans (see campaigns/urls_api.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Campaigns API: segments (see campaigns/urls_api.py)."""
+
+urlpatterns: list = []
