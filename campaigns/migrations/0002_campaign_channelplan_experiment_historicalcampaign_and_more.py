@@ -7,263 +7,651 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0001_initial'),
-        ('lifecycle', '0003_audit_history'),
+        ("campaigns", "0001_initial"),
+        ("lifecycle", "0003_audit_history"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(help_text='The campaign code orders and touchpoints carry', max_length=100, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('start_date', models.DateField()),
-                ('end_date', models.DateField()),
-                ('budget', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('paused', 'Paused'), ('completed', 'Completed')], default='draft', max_length=9)),
-                ('attribution_days', models.PositiveSmallIntegerField(default=30, help_text='Orders within this many days of a campaign touchpoint are attributed to it')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='campaigns', to='lifecycle.channel')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='campaigns', to='lifecycle.lifecyclemodel')),
-                ('stages', models.ManyToManyField(help_text='Target stages (of the model)', related_name='campaigns', to='lifecycle.stage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        help_text="The campaign code orders and touchpoints carry", max_length=100, unique=True
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("start_date", models.DateField()),
+                ("end_date", models.DateField()),
+                ("budget", models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("active", "Active"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                        ],
+                        default="draft",
+                        max_length=9,
+                    ),
+                ),
+                (
+                    "attribution_days",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        help_text="Orders within this many days of a campaign touchpoint are attributed to it",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="campaigns", to="lifecycle.channel"
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="campaigns",
+                        to="lifecycle.lifecyclemodel",
+                    ),
+                ),
+                (
+                    "stages",
+                    models.ManyToManyField(
+                        help_text="Target stages (of the model)", related_name="campaigns", to="lifecycle.stage"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-start_date', 'code'],
+                "ordering": ["-start_date", "code"],
             },
         ),
         migrations.CreateModel(
-            name='ChannelPlan',
+            name="ChannelPlan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('objective', models.CharField(help_text='What this channel should achieve for this stage', max_length=300)),
-                ('strategy', models.TextField(blank=True, default='')),
-                ('content', models.TextField(blank=True, default='', verbose_name='content / offer')),
-                ('kpi', models.CharField(blank=True, default='', help_text='e.g. repeat purchase rate', max_length=200, verbose_name='KPI')),
-                ('kpi_target', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='KPI target')),
-                ('owner', models.CharField(blank=True, default='', max_length=100)),
-                ('active', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='plans', to='lifecycle.channel')),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='channel_plans', to='lifecycle.stage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "objective",
+                    models.CharField(help_text="What this channel should achieve for this stage", max_length=300),
+                ),
+                ("strategy", models.TextField(blank=True, default="")),
+                ("content", models.TextField(blank=True, default="", verbose_name="content / offer")),
+                (
+                    "kpi",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="e.g. repeat purchase rate",
+                        max_length=200,
+                        verbose_name="KPI",
+                    ),
+                ),
+                (
+                    "kpi_target",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="KPI target"
+                    ),
+                ),
+                ("owner", models.CharField(blank=True, default="", max_length=100)),
+                ("active", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="plans", to="lifecycle.channel"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="channel_plans", to="lifecycle.stage"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['stage__model', 'stage__position', 'channel__key'],
+                "ordering": ["stage__model", "stage__position", "channel__key"],
             },
         ),
         migrations.CreateModel(
-            name='Experiment',
+            name="Experiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Part of the assignment hash: never change it', max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('hypothesis', models.TextField(blank=True, default='')),
-                ('goal', models.CharField(choices=[('reach_stage', 'reach a stage'), ('place_order', 'place an order')], default='place_order', max_length=11)),
-                ('window_days', models.PositiveSmallIntegerField(default=30, help_text='The goal counts within N days of exposure')),
-                ('minimum_detectable_effect', models.FloatField(default=0.02, help_text='Absolute difference in conversion rate worth detecting (e.g. 0.02 = 2 points)')),
-                ('power', models.FloatField(default=0.8)),
-                ('alpha', models.FloatField(default=0.05)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('stopped', 'Stopped')], default='draft', max_length=7)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to='lifecycle.channel')),
-                ('goal_stage', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='lifecycle.stage')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to='lifecycle.lifecyclemodel')),
-                ('stage', models.ForeignKey(help_text='Population', on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to='lifecycle.stage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "key",
+                    models.SlugField(
+                        help_text="Part of the assignment hash: never change it", max_length=80, unique=True
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("hypothesis", models.TextField(blank=True, default="")),
+                (
+                    "goal",
+                    models.CharField(
+                        choices=[("reach_stage", "reach a stage"), ("place_order", "place an order")],
+                        default="place_order",
+                        max_length=11,
+                    ),
+                ),
+                (
+                    "window_days",
+                    models.PositiveSmallIntegerField(default=30, help_text="The goal counts within N days of exposure"),
+                ),
+                (
+                    "minimum_detectable_effect",
+                    models.FloatField(
+                        default=0.02,
+                        help_text="Absolute difference in conversion rate worth detecting (e.g. 0.02 = 2 points)",
+                    ),
+                ),
+                ("power", models.FloatField(default=0.8)),
+                ("alpha", models.FloatField(default=0.05)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("running", "Running"), ("stopped", "Stopped")],
+                        default="draft",
+                        max_length=7,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiments",
+                        to="lifecycle.channel",
+                    ),
+                ),
+                (
+                    "goal_stage",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="lifecycle.stage",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiments",
+                        to="lifecycle.lifecyclemodel",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        help_text="Population",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiments",
+                        to="lifecycle.stage",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalCampaign',
+            name="HistoricalCampaign",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('code', models.CharField(db_index=True, help_text='The campaign code orders and touchpoints carry', max_length=100)),
-                ('name', models.CharField(max_length=200)),
-                ('start_date', models.DateField()),
-                ('end_date', models.DateField()),
-                ('budget', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('paused', 'Paused'), ('completed', 'Completed')], default='draft', max_length=9)),
-                ('attribution_days', models.PositiveSmallIntegerField(default=30, help_text='Orders within this many days of a campaign touchpoint are attributed to it')),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('channel', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.channel')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('model', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.lifecyclemodel')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        db_index=True, help_text="The campaign code orders and touchpoints carry", max_length=100
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("start_date", models.DateField()),
+                ("end_date", models.DateField()),
+                ("budget", models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("active", "Active"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                        ],
+                        default="draft",
+                        max_length=9,
+                    ),
+                ),
+                (
+                    "attribution_days",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        help_text="Orders within this many days of a campaign touchpoint are attributed to it",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.channel",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.lifecyclemodel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical campaign',
-                'verbose_name_plural': 'historical campaigns',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical campaign",
+                "verbose_name_plural": "historical campaigns",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalCampaign_stages',
+            name="HistoricalCampaign_stages",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('m2m_history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('campaign', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='campaigns.campaign')),
-                ('history', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, to='campaigns.historicalcampaign')),
-                ('stage', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.stage')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("m2m_history_id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "history",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        to="campaigns.historicalcampaign",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.stage",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'HistoricalCampaign_stages',
+                "verbose_name": "HistoricalCampaign_stages",
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalChannelPlan',
+            name="HistoricalChannelPlan",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('objective', models.CharField(help_text='What this channel should achieve for this stage', max_length=300)),
-                ('strategy', models.TextField(blank=True, default='')),
-                ('content', models.TextField(blank=True, default='', verbose_name='content / offer')),
-                ('kpi', models.CharField(blank=True, default='', help_text='e.g. repeat purchase rate', max_length=200, verbose_name='KPI')),
-                ('kpi_target', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True, verbose_name='KPI target')),
-                ('owner', models.CharField(blank=True, default='', max_length=100)),
-                ('active', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('channel', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.channel')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('stage', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.stage')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "objective",
+                    models.CharField(help_text="What this channel should achieve for this stage", max_length=300),
+                ),
+                ("strategy", models.TextField(blank=True, default="")),
+                ("content", models.TextField(blank=True, default="", verbose_name="content / offer")),
+                (
+                    "kpi",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="e.g. repeat purchase rate",
+                        max_length=200,
+                        verbose_name="KPI",
+                    ),
+                ),
+                (
+                    "kpi_target",
+                    models.DecimalField(
+                        blank=True, decimal_places=4, max_digits=12, null=True, verbose_name="KPI target"
+                    ),
+                ),
+                ("owner", models.CharField(blank=True, default="", max_length=100)),
+                ("active", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.channel",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.stage",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical channel plan',
-                'verbose_name_plural': 'historical channel plans',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical channel plan",
+                "verbose_name_plural": "historical channel plans",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalExperiment',
+            name="HistoricalExperiment",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Part of the assignment hash: never change it', max_length=80)),
-                ('name', models.CharField(max_length=200)),
-                ('hypothesis', models.TextField(blank=True, default='')),
-                ('goal', models.CharField(choices=[('reach_stage', 'reach a stage'), ('place_order', 'place an order')], default='place_order', max_length=11)),
-                ('window_days', models.PositiveSmallIntegerField(default=30, help_text='The goal counts within N days of exposure')),
-                ('minimum_detectable_effect', models.FloatField(default=0.02, help_text='Absolute difference in conversion rate worth detecting (e.g. 0.02 = 2 points)')),
-                ('power', models.FloatField(default=0.8)),
-                ('alpha', models.FloatField(default=0.05)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('stopped', 'Stopped')], default='draft', max_length=7)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('channel', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.channel')),
-                ('goal_stage', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.stage')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('model', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.lifecyclemodel')),
-                ('stage', models.ForeignKey(blank=True, db_constraint=False, help_text='Population', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lifecycle.stage')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("key", models.SlugField(help_text="Part of the assignment hash: never change it", max_length=80)),
+                ("name", models.CharField(max_length=200)),
+                ("hypothesis", models.TextField(blank=True, default="")),
+                (
+                    "goal",
+                    models.CharField(
+                        choices=[("reach_stage", "reach a stage"), ("place_order", "place an order")],
+                        default="place_order",
+                        max_length=11,
+                    ),
+                ),
+                (
+                    "window_days",
+                    models.PositiveSmallIntegerField(default=30, help_text="The goal counts within N days of exposure"),
+                ),
+                (
+                    "minimum_detectable_effect",
+                    models.FloatField(
+                        default=0.02,
+                        help_text="Absolute difference in conversion rate worth detecting (e.g. 0.02 = 2 points)",
+                    ),
+                ),
+                ("power", models.FloatField(default=0.8)),
+                ("alpha", models.FloatField(default=0.05)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("running", "Running"), ("stopped", "Stopped")],
+                        default="draft",
+                        max_length=7,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.channel",
+                    ),
+                ),
+                (
+                    "goal_stage",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.stage",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.lifecyclemodel",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="Population",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lifecycle.stage",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical experiment',
-                'verbose_name_plural': 'historical experiments',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical experiment",
+                "verbose_name_plural": "historical experiments",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='Variant',
+            name="Variant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField()),
-                ('name', models.CharField(max_length=200)),
-                ('weight', models.PositiveIntegerField(default=1, help_text='Share of assignments relative to the other variants')),
-                ('is_control', models.BooleanField(default=False)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='campaigns.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.SlugField()),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "weight",
+                    models.PositiveIntegerField(
+                        default=1, help_text="Share of assignments relative to the other variants"
+                    ),
+                ),
+                ("is_control", models.BooleanField(default=False)),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="variants", to="campaigns.experiment"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['experiment', 'pk'],
+                "ordering": ["experiment", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Exposure',
+            name="Exposure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('exposed_at', models.DateTimeField()),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exposures', to='lifecycle.customer')),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exposures', to='campaigns.experiment')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exposures', to='campaigns.variant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("exposed_at", models.DateTimeField()),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="exposures", to="lifecycle.customer"
+                    ),
+                ),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="exposures", to="campaigns.experiment"
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="exposures", to="campaigns.variant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['exposed_at', 'pk'],
+                "ordering": ["exposed_at", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('end_date__gte', models.F('start_date'))), name='campaign_ends_after_start'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_date__gte", models.F("start_date"))), name="campaign_ends_after_start"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('budget__isnull', True), ('budget__gte', 0), _connector='OR'), name='campaign_budget_not_negative'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("budget__isnull", True), ("budget__gte", 0), _connector="OR"),
+                name="campaign_budget_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['draft', 'active', 'paused', 'completed'])), name='campaign_status_valid'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["draft", "active", "paused", "completed"])),
+                name="campaign_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('attribution_days__gte', 1)), name='campaign_attribution_days_positive'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("attribution_days__gte", 1)), name="campaign_attribution_days_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='channelplan',
-            constraint=models.UniqueConstraint(fields=('stage', 'channel'), name='one_plan_per_stage_and_channel'),
+            model_name="channelplan",
+            constraint=models.UniqueConstraint(fields=("stage", "channel"), name="one_plan_per_stage_and_channel"),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('goal__in', ['reach_stage', 'place_order'])), name='experiment_goal_valid'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("goal__in", ["reach_stage", "place_order"])), name="experiment_goal_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['draft', 'running', 'stopped'])), name='experiment_status_valid'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["draft", "running", "stopped"])), name="experiment_status_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('goal', 'reach_stage'), _negated=True), ('goal_stage__isnull', False), _connector='OR'), name='experiment_stage_goal_names_a_stage'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("goal", "reach_stage"), _negated=True), ("goal_stage__isnull", False), _connector="OR"
+                ),
+                name="experiment_stage_goal_names_a_stage",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('window_days__gte', 1)), name='experiment_window_positive'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("window_days__gte", 1)), name="experiment_window_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('stopped_at__isnull', True), models.Q(('started_at__isnull', False), ('stopped_at__gte', models.F('started_at'))), _connector='OR'), name='experiment_stops_after_start'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("stopped_at__isnull", True),
+                    models.Q(("started_at__isnull", False), ("stopped_at__gte", models.F("started_at"))),
+                    _connector="OR",
+                ),
+                name="experiment_stops_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='variant',
-            constraint=models.UniqueConstraint(fields=('experiment', 'key'), name='variant_key_unique_in_experiment'),
+            model_name="variant",
+            constraint=models.UniqueConstraint(fields=("experiment", "key"), name="variant_key_unique_in_experiment"),
         ),
         migrations.AddConstraint(
-            model_name='variant',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_control', True)), fields=('experiment',), name='one_control_per_experiment'),
+            model_name="variant",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_control", True)), fields=("experiment",), name="one_control_per_experiment"
+            ),
         ),
         migrations.AddIndex(
-            model_name='exposure',
-            index=models.Index(fields=['variant', 'exposed_at'], name='exposure_variant_at'),
+            model_name="exposure",
+            index=models.Index(fields=["variant", "exposed_at"], name="exposure_variant_at"),
         ),
         migrations.AddConstraint(
-            model_name='exposure',
-            constraint=models.UniqueConstraint(fields=('experiment', 'customer'), name='one_exposure_per_customer'),
+            model_name="exposure",
+            constraint=models.UniqueConstraint(fields=("experiment", "customer"), name="one_exposure_per_customer"),
         ),
     ]
