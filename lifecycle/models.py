@@ -73,6 +73,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
             models.Index(fields=["placed_at"], name="order_placed"),
+            # Campaign results look orders up by code; most orders carry none.
+            models.Index(fields=["campaign_code", "placed_at"], condition=~Q(campaign_code=""), name="order_campaign"),
         ]
 
     def __str__(self) -> str:
@@ -115,6 +117,9 @@ class Touchpoint(models.Model):
         indexes = [
             models.Index(fields=["customer", "occurred_at"], name="touchpoint_customer_occurred"),
             models.Index(fields=["channel", "occurred_at"], name="touchpoint_channel_occurred"),
+            models.Index(
+                fields=["campaign_code", "occurred_at"], condition=~Q(campaign_code=""), name="touchpoint_campaign"
+            ),
         ]
 
     def __str__(self) -> str:
