@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from clm.history import history_user
 from lifecycle.models import Channel, Customer, LifecycleModel, Stage
 
 
@@ -54,7 +55,7 @@ class ChannelPlan(models.Model):
     owner = models.CharField(max_length=100, blank=True, default="")
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["stage__model", "stage__position", "channel__key"]
@@ -91,7 +92,7 @@ class Campaign(models.Model):
         default=30, help_text="Orders within this many days of a campaign touchpoint are attributed to it"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords(m2m_fields=[stages])
+    history = HistoricalRecords(m2m_fields=[stages], get_user=history_user)
 
     class Meta:
         ordering = ["-start_date", "code"]
@@ -143,7 +144,7 @@ class Experiment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-created_at"]

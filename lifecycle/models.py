@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from clm.history import history_user
+
 
 class Channel(models.Model):
     key = models.SlugField(max_length=50, unique=True, help_text="Used by the API and CSV imports, e.g. paid_ads")
@@ -14,7 +16,7 @@ class Channel(models.Model):
     name_de = models.CharField("name (German)", max_length=100)
     description = models.TextField(blank=True, default="")
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()  # audit: who changed what, when (admin history page)
+    history = HistoricalRecords(get_user=history_user)  # audit: who changed what, when (admin history page)
 
     class Meta:
         ordering = ["key"]
@@ -170,7 +172,7 @@ class LifecycleModel(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-is_default", "key"]
@@ -199,7 +201,7 @@ class Stage(models.Model):
     priority = models.PositiveSmallIntegerField(
         help_text="Evaluation order: a customer is in the first stage (lowest number) whose rule matches"
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["model", "position", "id"]
@@ -222,7 +224,7 @@ class StageRule(models.Model):
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="rules")
     conditions = models.JSONField(default=list)
     position = models.PositiveSmallIntegerField(default=1)
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["stage", "position", "id"]

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from clm.history import history_user
 from lifecycle.models import Customer, LifecycleModel, RunStatus, Stage
 
 
@@ -175,7 +176,7 @@ class MetricTarget(models.Model):
     benchmark = models.FloatField(null=True, blank=True, help_text="A share 0..1 (NPS: -100..100)")
     benchmark_source = models.CharField(max_length=500, blank=True, default="")
     goal = models.FloatField(null=True, blank=True, help_text="Your own target, same unit as the benchmark")
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["metric"]
