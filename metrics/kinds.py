@@ -110,6 +110,18 @@ def _clv_accuracy(model: LifecycleModel | None, filters: MetricFilters, params: 
     )
 
 
+def _channel_effectiveness(model: LifecycleModel | None, filters: MetricFilters, params: dict[str, Any]) -> dict:
+    from campaigns.effectiveness import channel_effectiveness_compute
+
+    return channel_effectiveness_compute(
+        model=model,
+        start=day_start(params["start"]),
+        end=day_end(params["end"]),
+        window_days=params["window_days"],
+        as_of=filters.as_of,
+    )
+
+
 KINDS: dict[str, MetricKind] = {
     kind.name: kind
     for kind in [
@@ -123,5 +135,6 @@ KINDS: dict[str, MetricKind] = {
         MetricKind("cac", False, _cac),
         MetricKind("clv_historical", False, _clv_historical),
         MetricKind("clv_accuracy", False, _clv_accuracy),
+        MetricKind("channel_effectiveness", True, _channel_effectiveness),
     ]
 }

@@ -89,6 +89,7 @@ class SnapshotRequest:
 def default_snapshot_requests(*, as_of: datetime) -> list[SnapshotRequest]:
     """What pages and the API ask for without filters: precomputed so they read a stored row."""
     start, end = period_default(as_of)
+    effectiveness_start, _ = period_default(as_of, days=90)  # the channel plan page's default period
     requests: list[SnapshotRequest] = []
     for model in LifecycleModel.objects.filter(active=True):
         requests += [
@@ -96,6 +97,9 @@ def default_snapshot_requests(*, as_of: datetime) -> list[SnapshotRequest]:
             SnapshotRequest("time_in_stage", model, {}),
             SnapshotRequest("flows", model, {"start": start, "end": end}),
             SnapshotRequest("rates", model, {"start": start, "end": end}),
+            SnapshotRequest(
+                "channel_effectiveness", model, {"start": effectiveness_start, "end": end, "window_days": 30}
+            ),
         ]
     requests += [
         SnapshotRequest("cohorts", None, {"measure": "share"}),

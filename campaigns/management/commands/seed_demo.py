@@ -3,12 +3,15 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.demo import DEFAULT_SEED, DemoSeedError, demo_data_seed
+from campaigns.demo_plans import demo_plans_seed
+from lifecycle.templates import template_install
 
 
 class Command(BaseCommand):
     help = (
         "Add seeded demo touchpoints, referrals, feedback, leads and marketing spend around the order history "
-        "(orders are never changed). Running it again with the same seed writes nothing."
+        "(orders are never changed), install the `ecommerce` model if missing, and fill the empty cells of the "
+        "`status` and `ecommerce` channel plans. Running it again with the same seed writes nothing."
     )
 
     def add_arguments(self, parser) -> None:
@@ -36,3 +39,12 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"  {result.referred} customers referred by earlier buyers.")
         self.stdout.write(f"{result.created} rows created, {result.updated} updated.")
+        # Plans come after the data: they never depend on it, and a failed data seed leaves the plans untouched.
+        _, installed = template_install(key="ecommerce")
+        if installed:
+            self.stdout.write("Installed the `ecommerce` lifecycle model (classify customers to fill it).")
+        plans = demo_plans_seed()
+        self.stdout.write(
+            f"Channel plans for {', '.join(plans.models) or 'no model'}: {plans.created} created, "
+            f"{plans.kept} kept as they were."
+        )
