@@ -2,8 +2,11 @@
 to a plan, campaign or experiment is kept in its audit history)."""
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
+from campaigns.experiments import variant_errors
 from campaigns.models import Campaign, ChannelPlan, Experiment, Exposure, MarketingSpend, Variant
 
 
@@ -34,8 +37,30 @@ class CampaignAdmin(SimpleHistoryAdmin):
     date_hierarchy = "start_date"
 
 
+class VariantFormSet(BaseInlineFormSet):
+    """The same variant rules as the API (campaigns.experiments.variant_errors): two or more, one control,
+    weights summing to a positive number."""
+
+    def clean(self) -> None:
+        super().clean()
+        variants = [
+            {
+                "key": form.cleaned_data.get("key"),
+                "name": form.cleaned_data.get("name"),
+                "weight": form.cleaned_data.get("weight"),
+                "is_control": form.cleaned_data.get("is_control", False),
+            }
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        errors = variant_errors(variants)
+        if errors:
+            raise ValidationError(errors)
+
+
 class VariantInline(admin.TabularInline):
     model = Variant
+    formset = VariantFormSet
     extra = 0
     min_num = 2
 

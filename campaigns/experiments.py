@@ -73,7 +73,7 @@ def experiment_get(*, key: str) -> Experiment | None:
 # --- creation and status ---------------------------------------------------------------------------
 
 
-def _variant_errors(variants: Any) -> list[str]:
+def variant_errors(variants: Any) -> list[str]:
     if not isinstance(variants, list) or len(variants) < 2:
         return ["An experiment needs at least two variants (a control and one or more alternatives)."]
     errors = []
@@ -163,9 +163,9 @@ def experiment_create(
     for field, value in (("minimum_detectable_effect", minimum_detectable_effect), ("power", power), ("alpha", alpha)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
             bad(field, f"{field} must be a number between 0 and 1 (exclusive).")
-    variant_errors = _variant_errors(variants)
-    if variant_errors:
-        errors["variants"] = variant_errors
+    variant_problems = variant_errors(variants)
+    if variant_problems:
+        errors["variants"] = variant_problems
     if errors:
         raise ValidationError(errors)
 

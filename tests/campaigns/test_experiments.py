@@ -772,3 +772,36 @@ def test_api_writes_are_audited_with_the_person_or_without_a_user_for_an_api_key
 
     history = Experiment.objects.get().history.order_by("history_date")
     assert [(h.status, h.history_user) for h in history] == [("draft", admin), ("running", None)]
+
+
+def test_the_admin_refuses_an_experiment_without_a_control(admin_client):
+    model = LifecycleModel.objects.get(key="status")
+    stage = model.stages.get(key="new")
+    response = admin_client.post(
+        "/admin/campaigns/experiment/add/",
+        {
+            "key": "admin-test",
+            "name": "Admin test",
+            "model": model.pk,
+            "stage": stage.pk,
+            "goal": "place_order",
+            "window_days": 30,
+            "minimum_detectable_effect": 0.02,
+            "power": 0.8,
+            "alpha": 0.05,
+            "status": "draft",
+            "variants-TOTAL_FORMS": 2,
+            "variants-INITIAL_FORMS": 0,
+            "variants-MIN_NUM_FORMS": 2,
+            "variants-MAX_NUM_FORMS": 1000,
+            "variants-0-key": "a",
+            "variants-0-name": "A",
+            "variants-0-weight": 1,
+            "variants-1-key": "b",
+            "variants-1-name": "B",
+            "variants-1-weight": 1,
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "Exactly one variant must be the control" in response.content.decode()
+    assert not Experiment.objects.filter(key="admin-test").exists()
