@@ -1,0 +1,9 @@
+from django.urls import path
+
+from metrics import views
+
+urlpatterns = [
+    path("funnel/", views.default_model_redirect("funnel"), name="funnel-default"),
+    path("models/<slug:key>/funnel/", views.funnel, name="funnel"),
+    path("models/<slug:key>/funnel/customers/", views.funnel_customers, name="funnel-customers"),
+]
