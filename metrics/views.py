@@ -16,6 +16,8 @@ from django.views.decorators.http import require_GET
 from lifecycle.models import Customer, LifecycleModel
 from lifecycle.selectors import lifecycle_model_default
 from metrics.forms import FiltersForm
+from metrics.funnel import OUTCOMES
+from metrics.funnel import funnel_customers as funnel_customer_queryset
 from metrics.services import metric_result
 
 PAGE_SIZE = 50
@@ -81,8 +83,6 @@ def _searched(customers: QuerySet[Customer], search: str) -> QuerySet[Customer]:
 @require_GET
 def funnel_customers(request: HttpRequest, key: str) -> HttpResponse:
     """The customers behind a funnel count (reached a step, converted from it, or dropped off after it)."""
-    from metrics.funnel import OUTCOMES, funnel_customers as funnel_customer_list
-
     model = model_or_404(key)
     form = FiltersForm(request.GET or None)
     filters = form.filters()
@@ -90,7 +90,7 @@ def funnel_customers(request: HttpRequest, key: str) -> HttpResponse:
     if outcome not in OUTCOMES:
         raise Http404(f"Unknown outcome {outcome!r}.")
     try:
-        customers = funnel_customer_list(model=model, filters=filters, stage_key=stage_key, outcome=outcome)
+        customers = funnel_customer_queryset(model=model, filters=filters, stage_key=stage_key, outcome=outcome)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     search = request.GET.get("q", "").strip()
