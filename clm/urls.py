@@ -23,5 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("metrics.urls")),
+    path("", include("campaigns.views")),
     path("", views.home, name="home"),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from metrics import views
 
@@ -6,4 +6,8 @@ urlpatterns = [
     path("funnel/", views.default_model_redirect("funnel"), name="funnel-default"),
     path("models/<slug:key>/funnel/", views.funnel, name="funnel"),
     path("models/<slug:key>/funnel/customers/", views.funnel_customers, name="funnel-customers"),
+    # Each area's pages are listed in its module.
+    path("", include("metrics.views_overview")),
+    path("", include("metrics.views_stages")),
+    path("", include("metrics.views_cohorts")),
 ]

@@ -1,0 +1,3 @@
+"""Dashboard pages of the campaigns area: channel plans, campaigns, experiments."""
+
+urlpatterns: list = []

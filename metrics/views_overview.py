@@ -1,0 +1,3 @@
+"""Dashboard pages: overview (URLs at the bottom, included by metrics/urls.py)."""
+
+urlpatterns: list = []
