@@ -93,3 +93,9 @@ def test_the_funnel_link_goes_to_the_default_model(viewer_client, history):
 def test_pages_need_a_login(client, history):
     response = client.get("/models/status/funnel/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_the_funnel_page_speaks_german(viewer_client, history):
+    viewer_client.post("/i18n/setlang/", {"language": "de", "next": "/"})
+    page = viewer_client.get("/models/status/funnel/", {"as_of": AS_OF}).content.decode()
+    assert 'lang="de"' in page and "Trichter" in page and "Abmelden" in page
