@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 LIFETIMES := lifetimes==0.11.3
 CLM_PORT ?= 8000
 
-.PHONY: run test assets lint bench clean
+.PHONY: run test assets lint bench messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test: $(VENV)/.installed-dev assets
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Translations: collect the strings into locale/de/LC_MESSAGES/django.po, translate the new ones, then compile
+# (the compiled .mo is committed, so running CLM needs no gettext tools).
+messages: $(VENV)/.installed
+	DEBUG=1 $(BIN)/python manage.py makemessages -l de --ignore ".venv/*" --ignore "node_modules/*" --ignore "static/*" --ignore "tests/*" --ignore "bench/*"
+	DEBUG=1 $(BIN)/python manage.py compilemessages -l de --ignore ".venv/*"
 
 clean:
 	rm -rf $(VENV) static/vendor node_modules staticfiles
