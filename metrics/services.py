@@ -104,7 +104,7 @@ def default_snapshot_requests(*, as_of: datetime) -> list[SnapshotRequest]:
     requests += [
         SnapshotRequest("cohorts", None, {"measure": "share"}),
         SnapshotRequest("cohorts", None, {"measure": "revenue"}),
-        SnapshotRequest("rfm", None, {}),
+        SnapshotRequest("rfm", None, {"start": as_of.date() - timedelta(days=90)}),  # the cohorts page's default
         SnapshotRequest("activity", None, {"interval": "week"}),
         SnapshotRequest("activity", None, {"interval": "month"}),
         SnapshotRequest("cac", None, {}),

@@ -4,50 +4,21 @@ Every page reads the stored snapshot of its metric (or computes and stores it on
 depend on the number of customers; every number is also in a table, readable without JavaScript.
 """
 
-from typing import Any
-
 from django.core.paginator import Paginator
 from django.db.models import F, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from lifecycle.models import Customer, LifecycleModel
-from lifecycle.selectors import lifecycle_model_default
+from clm.pages import default_model_redirect, model_or_404, page_context  # noqa: F401 - re-exported for urls
+from lifecycle.models import Customer
 from metrics.forms import FiltersForm
 from metrics.funnel import OUTCOMES
 from metrics.funnel import funnel_customers as funnel_customer_queryset
 from metrics.services import metric_result
 
 PAGE_SIZE = 50
-
-
-def model_or_404(key: str) -> LifecycleModel:
-    return get_object_or_404(LifecycleModel, key=key)
-
-
-def page_context(request: HttpRequest, model: LifecycleModel | None, page: str) -> dict[str, Any]:
-    """What the layout needs: the model selector (every model, the current one) and the page's URL name."""
-    return {
-        "models": LifecycleModel.objects.order_by("-is_default", "key").only("key", "name_en", "name_de"),
-        "current_model": model,
-        "page": page,
-    }
-
-
-def default_model_redirect(page: str):
-    """A view sending /<page>/ to the default model's page (keeping the query string)."""
-
-    @require_GET
-    def view(request: HttpRequest) -> HttpResponse:
-        model = lifecycle_model_default() or LifecycleModel.objects.order_by("key").first()
-        if model is None:
-            raise Http404("No lifecycle model yet.")
-        query = request.META.get("QUERY_STRING", "")
-        return HttpResponseRedirect(reverse(page, args=[model.key]) + (f"?{query}" if query else ""))
-
-    return view
 
 
 @require_GET

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from campaigns.plans import channel_plan_matrix
+from clm.pages import default_model_redirect, model_or_404, page_context
 from lifecycle.models import Customer, LifecycleModel, Stage
 from lifecycle.rules import conditions_describe
 from lifecycle.selectors import customer_list
@@ -26,7 +27,7 @@ from metrics.forms import PeriodForm
 from metrics.kinds import day_end, day_start, period_default
 from metrics.selectors import pipeline_series
 from metrics.services import metric_result
-from metrics.views import PAGE_SIZE, default_model_redirect, model_or_404, page_context
+from metrics.views import PAGE_SIZE
 
 TREND_DAYS = 365
 EFFECTIVENESS_WINDOW_DAYS = 30
