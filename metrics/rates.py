@@ -130,22 +130,23 @@ def _stage_rates(
         }
     log = transition_log(model=model, filters=filters)
     in_period = log.filter(at__gte=start, at__lte=end)
-    moves = in_period.filter(customer=OuterRef("customer"))
-    funnel_to_exit = Q(from_stage__kind=StageKind.FUNNEL, to_stage__kind=StageKind.EXIT)
-    exit_to_funnel = Q(from_stage__kind=StageKind.EXIT, to_stage__kind=StageKind.FUNNEL)
+    # Stage ids rather than a join on the stage's kind, and the movers as uncorrelated IN subqueries: with a
+    # per-customer EXISTS joined to the stages, SQLite scanned the period's transitions per customer (11.6 s on
+    # CDNOW + demo; now 0.28 s).
+    kind_of = dict(Stage.objects.filter(model=model).values_list("pk", "kind"))
+    funnel_ids = [pk for pk, kind in kind_of.items() if kind == StageKind.FUNNEL]
+    exit_ids = [pk for pk, kind in kind_of.items() if kind == StageKind.EXIT]
+    funnel_to_exit = Q(from_stage_id__in=funnel_ids, to_stage_id__in=exit_ids)
+    exit_to_funnel = Q(from_stage_id__in=exit_ids, to_stage_id__in=funnel_ids)
     # Each customer's stage at the start: their last transition before it (one at exactly `start` is in the period).
-    rows = (
-        _latest(log.filter(at__lt=start), "at")
-        .annotate(churned=Exists(moves.filter(funnel_to_exit)), reactivated=Exists(moves.filter(exit_to_funnel)))
-        .order_by()
-        .values_list("to_stage__kind", "churned", "reactivated")
-        .annotate(n=Count("pk"))
+    churners = in_period.filter(funnel_to_exit).values("customer")
+    reactivators = in_period.filter(exit_to_funnel).values("customer")
+    counts = _latest(log.filter(at__lt=start), "at").aggregate(
+        funnel=Count("pk", filter=Q(to_stage_id__in=funnel_ids)),
+        exit=Count("pk", filter=Q(to_stage_id__in=exit_ids)),
+        churned=Count("pk", filter=Q(to_stage_id__in=funnel_ids, customer__in=churners)),
+        reactivated=Count("pk", filter=Q(to_stage_id__in=exit_ids, customer__in=reactivators)),
     )
-    counts = dict.fromkeys(["funnel", "exit", "churned", "reactivated"], 0)
-    for kind, churned, reactivated, n in rows:
-        counts[kind] += n
-        counts["churned"] += n if kind == StageKind.FUNNEL and churned else 0
-        counts["reactivated"] += n if kind == StageKind.EXIT and reactivated else 0
     transitions = in_period.aggregate(
         churn=Count("pk", filter=funnel_to_exit), reactivation=Count("pk", filter=exit_to_funnel)
     )

@@ -97,6 +97,8 @@ def default_snapshot_requests(*, as_of: datetime) -> list[SnapshotRequest]:
             SnapshotRequest("time_in_stage", model, {}),
             SnapshotRequest("flows", model, {"start": start, "end": end}),
             SnapshotRequest("rates", model, {"start": start, "end": end}),
+            # the overview compares with the 30 days before
+            SnapshotRequest("rates", model, {"start": start - timedelta(days=30), "end": end - timedelta(days=30)}),
             SnapshotRequest(
                 "channel_effectiveness", model, {"start": effectiveness_start, "end": end, "window_days": 30}
             ),

@@ -75,7 +75,7 @@ def test_the_snapshot_job_stores_every_default_metric_and_records_its_run(status
     kinds = set(MetricSnapshot.objects.filter(run=run).values_list("kind", flat=True))
     assert kinds == set(KINDS) - {"clv_accuracy"}
     active_models = LifecycleModel.objects.filter(active=True).count()
-    assert run.rows_written == MetricSnapshot.objects.filter(run=run).count() == 5 * active_models + 7
+    assert run.rows_written == MetricSnapshot.objects.filter(run=run).count() == 6 * active_models + 7
 
 
 def test_one_failing_metric_fails_the_run_after_the_others_are_stored(status_model, monkeypatch):
