@@ -41,6 +41,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, RowNumber
 from django.db.models.lookups import GreaterThan, LessThan, LessThanOrEqual
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from clm.sql import grouped_counts
 from lifecycle.features import FEATURES, Feature, FeatureType, feature_register
@@ -79,19 +80,19 @@ class Segment:
 # 11 segments on a chart of R (x) against FM, the average of F and M (y), both axes 0–5. Each row is the rectangle
 # the article's table gives; read as (low, high] intervals they tile the 5 × 5 grid without a gap. Where two
 # rectangles overlap the earlier row wins: champions inside loyal customers, cannot lose them inside at risk,
-# hibernating inside lost. Order here = evaluation order of the CASE.
+# hibernating inside lost. Order here = evaluation order of the CASE. Names are marked for translation (pages).
 SEGMENT_MAP: tuple[Segment, ...] = (
-    Segment("champions", "Champions", (4, 5), (4, 5)),
-    Segment("loyal_customers", "Loyal customers", (2, 5), (3, 5)),
-    Segment("potential_loyalists", "Potential loyalists", (3, 5), (1, 3)),
-    Segment("new_customers", "New customers", (4, 5), (0, 1)),
-    Segment("promising", "Promising", (3, 4), (0, 1)),
-    Segment("need_attention", "Need attention", (2, 3), (2, 3)),
-    Segment("about_to_sleep", "About to sleep", (2, 3), (0, 2)),
-    Segment("cannot_lose_them", "Cannot lose them", (0, 1), (4, 5)),
-    Segment("at_risk", "At risk", (0, 2), (2, 5)),
-    Segment("hibernating", "Hibernating", (1, 2), (1, 2)),
-    Segment("lost", "Lost", (0, 2), (0, 2)),
+    Segment("champions", gettext_noop("Champions"), (4, 5), (4, 5)),
+    Segment("loyal_customers", gettext_noop("Loyal customers"), (2, 5), (3, 5)),
+    Segment("potential_loyalists", gettext_noop("Potential loyalists"), (3, 5), (1, 3)),
+    Segment("new_customers", gettext_noop("New customers"), (4, 5), (0, 1)),
+    Segment("promising", gettext_noop("Promising"), (3, 4), (0, 1)),
+    Segment("need_attention", gettext_noop("Need attention"), (2, 3), (2, 3)),
+    Segment("about_to_sleep", gettext_noop("About to sleep"), (2, 3), (0, 2)),
+    Segment("cannot_lose_them", gettext_noop("Cannot lose them"), (0, 1), (4, 5)),
+    Segment("at_risk", gettext_noop("At risk"), (0, 2), (2, 5)),
+    Segment("hibernating", gettext_noop("Hibernating"), (1, 2), (1, 2)),
+    Segment("lost", gettext_noop("Lost"), (0, 2), (0, 2)),
 )
 SEGMENTS: dict[str, str] = {segment.key: segment.name for segment in SEGMENT_MAP}
 
