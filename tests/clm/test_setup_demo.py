@@ -1,9 +1,11 @@
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
 
-from lifecycle.models import Customer
+from clm.services import demo_history_chain
+from lifecycle.models import Customer, LifecycleModel
 
 pytestmark = pytest.mark.django_db
 
@@ -25,5 +27,21 @@ def test_setup_demo_first_run_imports_cdnow_and_seeds(settings, tmp_path, monkey
     settings.DATA_DIR = tmp_path
     calls = []
     monkeypatch.setattr("clm.management.commands.setup_demo.call_command", lambda name, **kwargs: calls.append(name))
+    monkeypatch.setattr(
+        "clm.management.commands.setup_demo.demo_history_chain",
+        lambda: SimpleNamespace(apply_async=lambda countdown: calls.append("history")),
+    )
     call_command("setup_demo", stdout=StringIO())
-    assert calls == ["import_cdnow", "seed_demo"]
+    assert calls == ["import_cdnow", "seed_demo", "history"]
+
+
+def test_the_first_run_queues_the_history_the_snapshots_and_the_fit():
+    tasks = [(task.task, task.args) for task in demo_history_chain().tasks]
+    status = LifecycleModel.objects.get(key="status")
+    assert tasks == [
+        ("lifecycle.tasks.backfill_model", (status.pk, "1997-01-01", "1998-06-30", "week")),
+        ("metrics.tasks.compute_pipeline_snapshots", ()),
+        ("metrics.tasks.compute_metric_snapshots", ("1998-06-30",)),
+        ("metrics.tasks.compute_metric_snapshots", ()),
+        ("metrics.tasks.fit_customer_value", ()),
+    ]

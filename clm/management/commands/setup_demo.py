@@ -4,8 +4,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from clm.services import demo_accounts_ensure
+from clm.services import demo_accounts_ensure, demo_history_chain
 from lifecycle.models import Customer
+
+DEMO_HISTORY_DELAY_SECONDS = 90
 
 
 class Command(BaseCommand):
@@ -16,6 +18,13 @@ class Command(BaseCommand):
             self.stdout.write("First run: importing the CDNOW order history and generating demo data ...")
             call_command("import_cdnow", stdout=self.stdout)
             call_command("seed_demo", stdout=self.stdout)
+            # After a pause, so the worker first classifies the imported customers (queued by the import) and a
+            # quick look-and-stop does not interrupt a backfill.
+            demo_history_chain().apply_async(countdown=DEMO_HISTORY_DELAY_SECONDS)
+            self.stdout.write(
+                "Queued for the worker: the weekly stage history 1997-1998, the metric snapshots and the CLV fit "
+                f"({DEMO_HISTORY_DELAY_SECONDS} s after start, then a minute or two)."
+            )
         accounts = demo_accounts_ensure(credentials_file=Path(settings.DATA_DIR) / "demo-accounts.json")
         self.stdout.write("\nCLM demo accounts (log in at http://127.0.0.1:8000/):")
         for account in accounts:
