@@ -71,16 +71,18 @@ DEMO_HISTORY = ("1997-01-01", "1998-06-30")
 
 def demo_history_chain() -> Signature:
     """The first run's follow-up on the worker: rebuild the default model's weekly stage history from the imported
-    orders, then the daily pipeline series, the metric snapshots (today and the end of the history) and the CLV fit,
-    so the dashboard has its charts without waiting for the nightly jobs."""
+    orders, classify the other active models, then the daily pipeline series, the metric snapshots (today and the
+    end of the history) and the CLV fit, so the dashboard has its charts without waiting for the nightly jobs."""
     from lifecycle.models import LifecycleModel
-    from lifecycle.tasks import backfill_model
+    from lifecycle.tasks import backfill_model, reclassify_model
     from metrics.tasks import compute_metric_snapshots, compute_pipeline_snapshots, fit_customer_value
 
     model = LifecycleModel.objects.get(is_default=True)
+    others = LifecycleModel.objects.filter(active=True).exclude(pk=model.pk).order_by("key")
     start, end = DEMO_HISTORY
     return chain(
         backfill_model.si(model.pk, start, end, "week"),
+        *[reclassify_model.si(other.pk) for other in others],  # e.g. `ecommerce`, installed by seed_demo
         compute_pipeline_snapshots.si(),
         compute_metric_snapshots.si(end),
         compute_metric_snapshots.si(),
