@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -31,6 +32,15 @@ def _client_with_key(scopes: set[str]) -> APIClient:
     _, key = api_key_create(name=f"test {'+'.join(sorted(scopes))}", scopes=scopes)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, db):
+    """A logged-in browser session of a user with the viewer role."""
+    user = User.objects.create_user("vera", password="a-long-password-1")
+    user.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(user)
     return client
 
 

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from lifecycle.models import Channel, LifecycleModel
 from lifecycle.services import model_reclassify
@@ -34,14 +33,6 @@ def history() -> LifecycleModel:
     for day in ("2024-01-01", "2024-01-31", "2024-03-01"):
         model_reclassify(model=model, as_of=datetime.fromisoformat(day).replace(hour=23, tzinfo=UTC))
     return model
-
-
-@pytest.fixture
-def viewer_client(client):
-    user = User.objects.create_user("vera", password="a-long-password-1")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
 
 
 def test_the_funnel_page_shows_the_funnel_numbers_and_flags(viewer_client, history, django_assert_max_num_queries):

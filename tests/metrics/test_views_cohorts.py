@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from lifecycle.models import Channel, Customer, LifecycleModel
@@ -47,14 +46,6 @@ def history() -> LifecycleModel:
     for day in ("2024-01-01", "2024-01-31", "2024-03-01"):
         model_reclassify(model=model, as_of=datetime.fromisoformat(day).replace(hour=23, tzinfo=UTC))
     return model
-
-
-@pytest.fixture
-def viewer_client(client):
-    user = User.objects.create_user("vera", password="a-long-password-1")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
 
 
 def fitted_values() -> ClvFit:

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -64,14 +63,6 @@ def history() -> LifecycleModel:
         model_reclassify(model=model, as_of=datetime.fromisoformat(day).replace(hour=23, tzinfo=UTC))
     pipeline_snapshots_compute(model=model, until=date(2024, 3, 31))
     return model
-
-
-@pytest.fixture
-def viewer_client(client):
-    user = User.objects.create_user("vera", password="a-long-password-1")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
 
 
 def _filters():

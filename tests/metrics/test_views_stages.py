@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from campaigns.models import ChannelPlan
 from lifecycle.models import Channel, LifecycleModel, Stage
@@ -52,14 +51,6 @@ def history() -> LifecycleModel:
     _reclassify(model, "2024-01-04", "2024-01-31", "2024-03-01")
     pipeline_snapshots_compute(model=model, until=date(2024, 3, 31))
     return model
-
-
-@pytest.fixture
-def viewer_client(client):
-    user = User.objects.create_user("vera", password="a-long-password-1")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
 
 
 def _flows(model: LifecycleModel) -> dict:
