@@ -141,6 +141,8 @@ def experiment_create(
 
     if not isinstance(key, str) or not _SLUG.match(key) or len(key) > 80:
         bad("key", "The key must be 1–80 letters, digits, hyphens or underscores.")
+    elif key == "new":  # experiments/new/ is the page that creates one
+        bad("key", "The key “new” is reserved; choose another.")
     elif Experiment.objects.filter(key=key).exists():
         bad("key", f"An experiment with key {key!r} exists already; keys are never reused (they drive assignment).")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:

@@ -194,6 +194,7 @@ def test_a_variant_with_weight_zero_is_never_assigned(status_model):
         ({"power": 0}, "power"),
         ({"minimum_detectable_effect": -0.1}, "minimum_detectable_effect"),
         ({"key": "has spaces"}, "key"),
+        ({"key": "new"}, "key"),  # the URL of the creation page
         ({"name": "  "}, "name"),
     ],
 )
