@@ -88,3 +88,25 @@ def demo_history_chain() -> Signature:
         compute_metric_snapshots.si(),
         fit_customer_value.si(),
     )
+
+
+def demo_history_schedule(*, delay_seconds: int) -> None:
+    """Have beat start the demo's follow-up once, `delay_seconds` from now (a one-off entry in the database).
+
+    Scheduled by beat rather than sent with a countdown: a worker holds a countdown message, and stopping it then
+    waits while the message is handed back; the one-off entry waits in the database, also across restarts. Should
+    beat restart before it saved the entry as done, the follow-up runs again: every step of it is idempotent.
+    """
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(
+        name="Demo history (first run)",
+        defaults={
+            "task": "clm.tasks.demo_history",
+            "interval": every_minute,
+            "one_off": True,
+            "enabled": True,
+            "start_time": timezone.now() + timedelta(seconds=delay_seconds),
+        },
+    )

@@ -1,8 +1,14 @@
 from celery import shared_task
 
-from clm.services import heartbeat_record
+from clm.services import demo_history_chain, heartbeat_record
 
 
 @shared_task(bind=True, ignore_result=True)
 def heartbeat(self) -> None:
     heartbeat_record(name="worker", hostname=self.request.hostname or "")
+
+
+@shared_task(ignore_result=True)
+def demo_history() -> None:
+    """The first run's follow-up (clm.services.demo_history_chain), started by a one-off beat entry."""
+    demo_history_chain().delay()

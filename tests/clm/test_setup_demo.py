@@ -1,10 +1,11 @@
 from io import StringIO
-from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
-from clm.services import demo_history_chain
+from clm.services import demo_history_chain, demo_history_schedule
 from lifecycle.models import Customer, LifecycleModel
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +28,10 @@ def test_setup_demo_first_run_imports_cdnow_and_seeds(settings, tmp_path, monkey
     settings.DATA_DIR = tmp_path
     calls = []
     monkeypatch.setattr("clm.management.commands.setup_demo.call_command", lambda name, **kwargs: calls.append(name))
-    monkeypatch.setattr(
-        "clm.management.commands.setup_demo.demo_history_chain",
-        lambda: SimpleNamespace(apply_async=lambda countdown: calls.append("history")),
-    )
     call_command("setup_demo", stdout=StringIO())
-    assert calls == ["import_cdnow", "seed_demo", "history"]
+    assert calls == ["import_cdnow", "seed_demo"]
+    follow_up = PeriodicTask.objects.get(task="clm.tasks.demo_history")
+    assert follow_up.one_off and follow_up.enabled and follow_up.start_time > timezone.now()
 
 
 def test_the_first_run_queues_the_history_the_snapshots_and_the_fit():
@@ -45,3 +44,16 @@ def test_the_first_run_queues_the_history_the_snapshots_and_the_fit():
         ("metrics.tasks.compute_metric_snapshots", ()),
         ("metrics.tasks.fit_customer_value", ()),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_starts_the_first_run_follow_up_once(celery_worker_process):
+    from lifecycle.models import ClassificationRun, RunKind
+    from metrics.models import MetricsJob, MetricsRun
+    from tests.conftest import wait_for
+
+    demo_history_schedule(delay_seconds=1)
+
+    wait_for(lambda: MetricsRun.objects.filter(job=MetricsJob.CLV_FIT).exists(), timeout=120, message="the whole chain")
+    assert ClassificationRun.objects.filter(kind=RunKind.BACKFILL).count() == 78  # weekly, 1997-01-01..1998-06-30
+    assert MetricsRun.objects.filter(job=MetricsJob.SNAPSHOTS).count() == 2

@@ -4,10 +4,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from clm.services import demo_accounts_ensure, demo_history_chain
+from clm.services import demo_accounts_ensure, demo_history_schedule
 from lifecycle.models import Customer
 
-DEMO_HISTORY_DELAY_SECONDS = 90
+DEMO_HISTORY_DELAY_SECONDS = 120
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
             # After a pause, so the worker first classifies the imported customers (queued by the import) and a
             # quick look-and-stop does not interrupt a backfill.
-            demo_history_chain().apply_async(countdown=DEMO_HISTORY_DELAY_SECONDS)
+            demo_history_schedule(delay_seconds=DEMO_HISTORY_DELAY_SECONDS)
             self.stdout.write(
                 "Queued for the worker: the weekly stage history 1997-1998, the metric snapshots and the CLV fit "
                 f"({DEMO_HISTORY_DELAY_SECONDS} s after start, then a minute or two)."
