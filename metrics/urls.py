@@ -1,9 +1,10 @@
 from django.urls import include, path
 
+from clm.pages import default_model_redirect
 from metrics import views
 
 urlpatterns = [
-    path("funnel/", views.default_model_redirect("funnel"), name="funnel-default"),
+    path("funnel/", default_model_redirect("funnel"), name="funnel-default"),
     path("models/<slug:key>/funnel/", views.funnel, name="funnel"),
     path("models/<slug:key>/funnel/customers/", views.funnel_customers, name="funnel-customers"),
     # Each area's pages are listed in its module.

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from clm.pages import default_model_redirect, model_or_404, page_context  # noqa: F401 - re-exported for urls
+from clm.pages import model_or_404, page_context
 from lifecycle.models import Customer
 from metrics.forms import FiltersForm
 from metrics.funnel import OUTCOMES
@@ -45,7 +45,7 @@ def funnel(request: HttpRequest, key: str) -> HttpResponse:
     return render(request, "metrics/funnel.html", context)
 
 
-def _searched(customers: QuerySet[Customer], search: str) -> QuerySet[Customer]:
+def customers_searched(customers: QuerySet[Customer], search: str) -> QuerySet[Customer]:
     if not search:
         return customers
     return customers.filter(Q(external_id__icontains=search) | Q(email__icontains=search))
@@ -65,7 +65,7 @@ def funnel_customers(request: HttpRequest, key: str) -> HttpResponse:
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     search = request.GET.get("q", "").strip()
-    customers = _searched(customers, search).annotate(channel_key=F("acquisition_channel__key")).order_by("pk")
+    customers = customers_searched(customers, search).annotate(channel_key=F("acquisition_channel__key")).order_by("pk")
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
     export = request.GET.copy()
     export.pop("page", None)

@@ -32,7 +32,7 @@ from metrics.models import CustomerValue
 from metrics.rfm import SEGMENTS, segment_of
 from metrics.selectors import clv_fit_latest, customer_value_get
 from metrics.services import metric_result
-from metrics.views import PAGE_SIZE, _searched
+from metrics.views import PAGE_SIZE, customers_searched
 
 AT_RISK_P_ALIVE = 0.5  # below it a customer is more likely gone than still buying
 JOURNEY_LIMIT = 200  # newest events per kind on the journey page
@@ -271,7 +271,7 @@ def cohort_customers_view(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     search = request.GET.get("q", "").strip()
-    customers = _searched(customers, search).annotate(channel_key=F("acquisition_channel__key")).order_by("pk")
+    customers = customers_searched(customers, search).annotate(channel_key=F("acquisition_channel__key")).order_by("pk")
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
     query = filter_query(filters)
     context = {
@@ -347,7 +347,7 @@ def at_risk_customers(filters: MetricFilters) -> Any:
 
 
 def customer_search(search: str) -> list[Customer]:
-    return list(_searched(Customer.objects.all(), search).order_by("external_id")[:SEARCH_LIMIT])
+    return list(customers_searched(Customer.objects.all(), search).order_by("external_id")[:SEARCH_LIMIT])
 
 
 @require_GET

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from campaigns.plans import channel_plan_matrix
 from clm.pages import default_model_redirect, model_or_404, page_context
-from lifecycle.models import Customer, LifecycleModel, Stage
+from lifecycle.models import LifecycleModel, Stage
 from lifecycle.rules import conditions_describe
 from lifecycle.selectors import customer_list
 from metrics.filters import MetricFilters
@@ -27,7 +27,7 @@ from metrics.forms import PeriodForm
 from metrics.kinds import day_end, day_start, period_default
 from metrics.selectors import pipeline_series
 from metrics.services import metric_result
-from metrics.views import PAGE_SIZE
+from metrics.views import PAGE_SIZE, customers_searched
 
 TREND_DAYS = 365
 EFFECTIVENESS_WINDOW_DAYS = 30
@@ -70,12 +70,6 @@ def _query(params: QueryDict, drop: tuple[str, ...] = (), **values: Any) -> str:
         if value is not None:
             query[name] = value.isoformat() if isinstance(value, date) else value
     return query.urlencode()
-
-
-def _searched(customers: QuerySet[Customer], search: str) -> QuerySet[Customer]:
-    if not search:
-        return customers
-    return customers.filter(Q(external_id__icontains=search) | Q(email__icontains=search))
 
 
 def _flow_link(model: LifecycleModel, base_query: str, from_key: str | None, to_key: str) -> str:
@@ -163,7 +157,7 @@ def stage(request: HttpRequest, key: str, stage_key: str) -> HttpResponse:
     if sort not in CUSTOMER_SORTS:
         sort = "external_id"
     search = request.GET.get("q", "").strip()
-    customers = _searched(customer_list(model=model, stage=current), search).order_by(*CUSTOMER_SORTS[sort])
+    customers = customers_searched(customer_list(model=model, stage=current), search).order_by(*CUSTOMER_SORTS[sort])
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
     list_query = _query(request.GET, drop=("page", "sort"))
 
@@ -264,7 +258,7 @@ def flow_customers(request: HttpRequest, key: str) -> HttpResponse:
         model=model, start=day_start(start), end=day_end(end), filters=filters, from_key=from_key, to_key=to_key
     )
     search = request.GET.get("q", "").strip()
-    customers = _searched(customers, search).annotate(channel_key=F("acquisition_channel__key")).order_by("pk")
+    customers = customers_searched(customers, search).annotate(channel_key=F("acquisition_channel__key")).order_by("pk")
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
     export = QueryDict(_query(request.GET, drop=("page", "q", "chart"), start=start, end=end), mutable=True)
     export["export"] = "csv"
