@@ -85,3 +85,40 @@ def test_a_marketer_edits_a_channel_plan_cell(page, live_server, marketer, histo
     assert plan.objective == "Welcome series that leads to a second order"
     assert plan.history.count() == 1
     assert page.errors == []
+
+
+def test_the_model_selector_and_the_as_of_filter_change_the_funnel(page, live_server, marketer, history):
+    from lifecycle.templates import template_install
+
+    template_install(key="basic")
+    log_in(page, live_server, "mara")
+    page.goto(f"{live_server.url}/models/status/funnel/?as_of={AS_OF}")
+    page.fill("input[name=as_of]", "2024-01-31")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**as_of=2024-01-31**")
+    drawn = page.evaluate("Chart.getChart(document.getElementById('funnel-chart')).data.datasets[0].data")
+    assert drawn == [4, 3, 0]  # ada's second order came in February
+
+    with page.expect_navigation():
+        page.select_option("form.model-select select", value="/models/basic/funnel/")
+    assert "/models/basic/funnel/" in page.url
+    assert page.errors == []
+
+
+def test_an_admin_previews_a_rule_change_before_saving_it(page, live_server, history):
+    from django.contrib.auth.models import User
+
+    from lifecycle.models import StageRule
+
+    User.objects.create_superuser("root", password="a-long-password-1")
+    rule = StageRule.objects.get(stage__model__key="status", stage__key="active")
+    log_in(page, live_server, "root")
+    page.goto(f"{live_server.url}/admin/lifecycle/stagerule/{rule.pk}/change/")
+    page.fill("input[name=conditions-0-value]", "3")
+    page.click("button[name=_preview], input[name=_preview]")
+    page.wait_for_load_state()
+    assert page.get_by_text("Confirm and save").count() >= 1
+    rule.refresh_from_db()
+    assert rule.conditions[0]["value"] == 2  # nothing saved by the preview
+    screenshot(page, "rule-preview")
+    assert page.errors == []
