@@ -6,7 +6,7 @@ effectiveness snapshot. Everyone logged in reads (LoginRequiredMiddleware); chan
 errors are shown next to the form fields and nothing is saved.
 """
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django.contrib import messages
@@ -68,14 +68,29 @@ def _pct(share: float | None) -> float | None:
 # --- channel plans ---------------------------------------------------------------------------------------
 
 
-def _effectiveness(model: LifecycleModel) -> dict[str, Any]:
-    """The stored channel effectiveness of the last 90 days (window 30): the snapshot metrics precomputes hourly,
-    computed and stored here when missing or stale."""
+def _as_of_day(request: HttpRequest) -> tuple[date, str]:
+    """The page's `?as_of=YYYY-MM-DD` (default today) and a message when it could not be used."""
+    today = timezone.now().date()
+    text = request.GET.get("as_of", "").strip()
+    if not text:
+        return today, ""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return today, _("“%(value)s” is not a date (YYYY-MM-DD); showing today.") % {"value": text}
+    if day > today:
+        return today, _("%(value)s is in the future; showing today.") % {"value": text}
+    return day, ""
+
+
+def _effectiveness(model: LifecycleModel, day: date) -> dict[str, Any]:
+    """The stored channel effectiveness of the 90 days ending on `day` (window 30) — the snapshot metrics
+    precomputes hourly for today — computed and stored here when missing or stale."""
     from metrics.filters import MetricFilters
     from metrics.kinds import day_end, period_default
     from metrics.services import metric_result
 
-    as_of = day_end(timezone.now().date())
+    as_of = day_end(day)
     start, end = period_default(as_of, days=EFFECTIVENESS_DAYS)
     params = {"start": start, "end": end, "window_days": DEFAULT_WINDOW_DAYS}
     snapshot, _computed = metric_result(
@@ -128,7 +143,8 @@ def _plans_page(
 ) -> HttpResponse:
     context = page_context(request, model, "plans")
     matrix = channel_plan_matrix(model=model)
-    effectiveness = _effectiveness(model)
+    day, as_of_message = _as_of_day(request)
+    effectiveness = _effectiveness(model, day)
     effects = {(cell["stage"], cell["channel"]): cell for cell in effectiveness["cells"]}
     rows = []
     for row in matrix["rows"]:
@@ -157,6 +173,8 @@ def _plans_page(
             "has_errors": bound is not None,
             "effectiveness": effectiveness,
             "period": {"start": effectiveness["start"][:10], "end": effectiveness["end"][:10]},
+            "as_of": day,
+            "as_of_message": as_of_message,
         }
     )
     return render(request, "campaigns/plans.html", context, status=400 if bound else 200)

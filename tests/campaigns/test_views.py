@@ -111,7 +111,8 @@ def test_the_plan_matrix_shows_each_plan_and_the_channel_effectiveness(
     assert f"({cell['treated_advanced']}/{cell['treated']})" in page
     assert f"({cell['untreated_advanced']}/{cell['untreated']})" in page
     # Viewers read; they get no edit forms.
-    assert 'action="/models/status/plans/prospect/email/' not in page and "<form" not in page.split("<main>")[1]
+    main = page.split("<main>")[1]
+    assert 'action="/models/status/plans/prospect/email/' not in page and 'method="post"' not in main
 
 
 def test_the_plans_link_goes_to_the_default_model(viewer, status_model):
@@ -498,3 +499,20 @@ def test_admins_edit_like_marketers(status_model):
     client = user_client("ada", "admin")
     response = client.post("/models/status/plans/new/email/", {"objective": "Grow", "active": "on"})
     assert response.status_code == 302 and ChannelPlan.objects.count() == 1
+
+
+@pytest.mark.parametrize(("as_of", "message"), [("1998-02-30", "not a date"), ("2999-01-01", "in the future")])
+def test_the_plan_page_says_when_its_as_of_day_cannot_be_used(client, as_of, message):
+    viewer = User.objects.create_user("vic", password="a-long-password-1")
+    viewer.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(viewer)
+    response = client.get("/models/status/plans/", {"as_of": as_of})
+    assert response.status_code == 200 and message in response.content.decode()
+
+
+def test_the_plan_page_measures_effectiveness_over_the_90_days_ending_as_of(client):
+    viewer = User.objects.create_user("vic", password="a-long-password-1")
+    viewer.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(viewer)
+    response = client.get("/models/status/plans/", {"as_of": "1998-06-30"})
+    assert response.context["period"] == {"start": "1998-04-02", "end": "1998-06-30"}
