@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from clm.history import history_user
@@ -69,10 +70,10 @@ class ChannelPlan(models.Model):
 
 
 class CampaignStatus(models.TextChoices):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETED = "completed"
+    DRAFT = "draft", _("draft")
+    ACTIVE = "active", _("active")
+    PAUSED = "paused", _("paused")
+    COMPLETED = "completed", _("completed")
 
 
 class Campaign(models.Model):
@@ -113,14 +114,14 @@ class Campaign(models.Model):
 
 
 class ExperimentGoal(models.TextChoices):
-    REACH_STAGE = "reach_stage", "reach a stage"
-    PLACE_ORDER = "place_order", "place an order"
+    REACH_STAGE = "reach_stage", _("reach a stage")
+    PLACE_ORDER = "place_order", _("place an order")
 
 
 class ExperimentStatus(models.TextChoices):
-    DRAFT = "draft"
-    RUNNING = "running"
-    STOPPED = "stopped"
+    DRAFT = "draft", _("draft")
+    RUNNING = "running", _("running")
+    STOPPED = "stopped", _("stopped")
 
 
 class Experiment(models.Model):
