@@ -27,7 +27,7 @@ assets: $(VENV)/.installed
 run: $(VENV)/.installed assets
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_demo
-	DEBUG=$${DEBUG:-1} CLM_PORT=$(CLM_PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho -f clm/Procfile -d . start
+	DEBUG=$${DEBUG:-1} CLM_PORT=$(CLM_PORT) PATH="$(BIN):$$PATH" $(BIN)/python -m clm.devserver -f clm/Procfile -d . start
 
 test: $(VENV)/.installed-dev assets
 	DEBUG=$${DEBUG:-1} $(BIN)/pytest $(PYTEST_ARGS)
