@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import (
@@ -34,6 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, MarketingSpend, SpendPeriod
+from clm.history import audit_as
 from lifecycle.models import (
     Channel,
     Customer,
@@ -251,22 +251,8 @@ def _campaign_clean(raw: Mapping[str, Any], *, instance: Campaign | None) -> _Ca
     )
 
 
-def _audit(campaign: Campaign, actor: Any) -> None:
-    """Say who changes the campaign in its audit history (its m2m changes included).
-
-    simple_history would otherwise take request.user from its middleware, and an API-key client there is not a
-    User row (HistoricalCampaign.history_user is a foreign key): keys are recorded by name as the change reason.
-    """
-    if actor is not None and isinstance(actor, get_user_model()):
-        campaign._history_user = actor
-    else:
-        campaign._history_user = None
-        if actor is not None:
-            campaign._change_reason = f"by {actor}"[:100]
-
-
 def _save(campaign: Campaign, values: _CampaignValues, actor: Any) -> Campaign:
-    _audit(campaign, actor)
+    audit_as(campaign, actor=actor)
     for field in ("code", "name", "channel", "model", "start_date", "end_date", "budget", "status", "attribution_days"):
         setattr(campaign, field, getattr(values, field))
     try:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from campaigns import stats
 from campaigns.models import Experiment, ExperimentGoal, ExperimentStatus, Exposure, Variant
+from clm.history import audit_as
 from lifecycle.models import (
     Channel,
     Customer,
@@ -187,7 +188,7 @@ def experiment_create(
                 power=power,
                 alpha=alpha,
             )
-            _audit_as(experiment, user)
+            audit_as(experiment, actor=user)
             experiment.save(force_insert=True)
             # One by one (an experiment has a few variants): primary keys then follow the given order on every
             # database, and that order is part of the assignment.
@@ -205,12 +206,6 @@ def experiment_create(
     return experiment
 
 
-def _audit_as(experiment: Experiment, user: AbstractBaseUser | None) -> None:
-    """Name the audit history's user explicitly: the history middleware would take request.user, which for an
-    API-key call is no User row and cannot be stored."""
-    experiment._history_user = user  # read by simple_history's post_save handler
-
-
 def experiment_start(
     *, experiment: Experiment, at: datetime | None = None, user: AbstractBaseUser | None = None
 ) -> Experiment:
@@ -222,7 +217,7 @@ def experiment_start(
             raise ExperimentStateError(f"Experiment {experiment.key!r} is {status}; only a draft can be started.")
         experiment.status = ExperimentStatus.RUNNING
         experiment.started_at = at or timezone.now()
-        _audit_as(experiment, user)
+        audit_as(experiment, actor=user)
         # save(), not update(): the audit history records saves.
         experiment.save(update_fields=["status", "started_at"])
     return experiment
@@ -244,7 +239,7 @@ def experiment_stop(
             raise ValidationError({"stopped_at": ["An experiment cannot stop before it started."]})
         experiment.status = ExperimentStatus.STOPPED
         experiment.stopped_at = stopped_at
-        _audit_as(experiment, user)
+        audit_as(experiment, actor=user)
         experiment.save(update_fields=["status", "stopped_at"])
     return experiment
 

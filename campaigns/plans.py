@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from campaigns.models import ChannelPlan
+from clm.history import audit_as
 from lifecycle.models import Channel, LifecycleModel, Stage
 
 # The fields a marketer fills in; stage and channel identify the cell and never change.
@@ -155,16 +155,6 @@ def _cell_check(*, stage: Stage, channel: Channel, model: LifecycleModel | None)
         raise ValidationError(errors)
 
 
-def _audit(plan: ChannelPlan, *, user: Any, reason: str) -> None:
-    """Name the person and the reason on the history row the next save writes.
-
-    Only a real user account can be recorded: an API key's request.user is a stand-in that simple_history's
-    middleware would otherwise try to store in the user column. The reason then names the key.
-    """
-    plan._history_user = user if isinstance(user, get_user_model()) else None
-    plan._change_reason = reason[:_REASON_LENGTH] or None
-
-
 # --- services -------------------------------------------------------------------------------------
 
 
@@ -186,7 +176,7 @@ def channel_plan_create(
     if existing is not None:
         raise ChannelPlanExists(existing)
     plan = ChannelPlan(stage=stage, channel=channel, **cleaned)
-    _audit(plan, user=user, reason=reason or "created")
+    audit_as(plan, actor=user, reason=reason or "created")
     try:
         with transaction.atomic():
             plan.save()
@@ -206,7 +196,7 @@ def channel_plan_update(*, plan: ChannelPlan, user: Any = None, reason: str = ""
         return plan
     for name in changed:
         setattr(plan, name, cleaned[name])
-    _audit(plan, user=user, reason=reason or f"changed {', '.join(changed)}")
+    audit_as(plan, actor=user, reason=reason or f"changed {', '.join(changed)}")
     plan.save()
     return plan
 

@@ -201,7 +201,7 @@ class MomentField(serializers.Field):
         return value.isoformat()
 
 
-def _model_or_error(key: str | None) -> LifecycleModel:
+def model_or_error(key: str | None) -> LifecycleModel:
     """The named model, or the default one; a ValidationError on `model` naming the problem."""
     model = lifecycle_model_get(key=key) if key else lifecycle_model_default()
     if model is not None:
@@ -341,7 +341,7 @@ class CustomerListApi(APIView):
         )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            model = _model_or_error(attrs.get("model"))
+            model = model_or_error(attrs.get("model"))
             stage = None
             if "stage" in attrs:
                 stage = stage_get(model=model, key=attrs["stage"])
@@ -474,7 +474,7 @@ class CustomerTransitionListApi(APIView):
     def get(self, request: Request, external_id: str) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        model = _model_or_error(params.validated_data["model"]) if "model" in params.validated_data else None
+        model = model_or_error(params.validated_data["model"]) if "model" in params.validated_data else None
         customer = customer_get(external_id=external_id)
         if customer is None:
             return _customer_not_found(external_id)

@@ -19,7 +19,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clm.exports import csv_stream_response
-from lifecycle.apis import CustomerCursorPagination, _customer_not_found, _model_not_found, paginated_response
+from lifecycle.apis import (
+    CustomerCursorPagination,
+    _customer_not_found,
+    _model_not_found,
+    model_or_error,
+    paginated_response,
+)
 from lifecycle.models import Channel, Customer, LifecycleModel
 from lifecycle.selectors import customer_get, lifecycle_model_get, stage_get, stage_keys
 from metrics.filters import MetricFilters
@@ -142,9 +148,7 @@ def _metric_response(*, kind: str, model: LifecycleModel | None, filters: Metric
 
 def _model_param(request: Request) -> LifecycleModel:
     """`?model=` or the default model (for metrics not under models/{key}/)."""
-    from lifecycle.apis import _model_or_error
-
-    return _model_or_error(request.query_params.get("model"))
+    return model_or_error(request.query_params.get("model"))
 
 
 class MetricApi(APIView):

@@ -29,8 +29,8 @@ from campaigns.plans import (
     channel_plan_update,
 )
 from clm.api import CanRead, CanWrite
+from lifecycle.apis import model_or_error
 from lifecycle.models import Channel, LifecycleModel, Stage
-from lifecycle.selectors import lifecycle_model_default, lifecycle_model_get, lifecycle_model_keys
 
 _DETAIL = inline_serializer("ChannelPlanErrorDetail", {"detail": serializers.CharField()})
 _BAD_INPUT = OpenApiResponse(
@@ -40,17 +40,6 @@ _BAD_INPUT = OpenApiResponse(
 MAX_PERIOD_DAYS = 3 * 366
 MAX_WINDOW_DAYS = 365
 DEFAULT_PERIOD_DAYS = 90
-
-
-def _model_or_error(key: str | None) -> LifecycleModel:
-    """The named model, or the default one when no key is given; a 400 on `model` naming the known keys."""
-    model = lifecycle_model_get(key=key) if key else lifecycle_model_default()
-    if model is not None:
-        return model
-    known = ", ".join(lifecycle_model_keys()) or "none"
-    if key:
-        raise serializers.ValidationError({"model": [f"Unknown model {key!r}; known: {known}."]})
-    raise serializers.ValidationError({"model": [f"There is no default model; name one (known: {known})."]})
 
 
 def _stage_or_error(model: LifecycleModel, key: str) -> Stage:
@@ -193,7 +182,7 @@ class ChannelPlanMatrixApi(APIView):
     def get(self, request: Request) -> Response:
         params = ChannelPlanMatrixApi.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        model = _model_or_error(params.validated_data.get("model"))
+        model = model_or_error(params.validated_data.get("model"))
         matrix = channel_plan_matrix(model=model)
         channels = matrix["channels"]
         body = {
@@ -225,7 +214,7 @@ class ChannelPlanCreateApi(APIView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             _unknown_fields_check(self)
-            model = _model_or_error(attrs.pop("model"))
+            model = model_or_error(attrs.pop("model"))
             attrs["stage"] = _stage_or_error(model, attrs["stage"])
             attrs["channel"] = _channel_or_error(attrs["channel"])
             attrs["model"] = model
@@ -350,7 +339,7 @@ class ChannelEffectivenessApi(APIView):
         )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            model = _model_or_error(attrs.get("model"))
+            model = model_or_error(attrs.get("model"))
             end: date = attrs.get("end") or timezone.now().astimezone(UTC).date()
             start: date = attrs.get("start") or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
             if end < start:
