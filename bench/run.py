@@ -1,311 +1,203 @@
-"""Benchmarks: run with `make bench`; appends a table to docs/BENCHMARKS.md.
+"""Benchmarks: `make bench` (CDNOW) or `make bench SCALE=10k|100k|1m`; appends a section to docs/BENCHMARKS.md.
 
-Runs against PostgreSQL (BENCH_DATABASE_URL, default a `clm_bench` database on 127.0.0.1 that it recreates),
-never against the development database. Each figure is the median of several runs, with min and max.
+    python bench/run.py [--scale cdnow|10k|100k|1m] [--seed N] [--runs N] [--parts full,floor,...]
+                        [--regenerate] [--keep-indexes] [--no-report]
+
+How to run it and what each measurement means: docs/BENCHMARKING.md. In short: it runs against PostgreSQL
+(BENCH_DATABASE_URL; default the `clm_bench` database on 127.0.0.1 for the scales, `clm_bench_cdnow` — recreated
+on every run — for CDNOW), never against the development database, with production settings (DEBUG off) and a
+broker of its own (BENCH_REDIS_URL, or the filesystem broker under BENCH_DATA_DIR) that no worker reads.
 """
 
+import argparse
+import dataclasses
 import json
 import os
-import platform
-import random
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clm_bench")
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-
 sys.path.insert(0, str(ROOT))
-os.environ.update({"DATABASE_URL": DATABASE_URL, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "clm.settings"})
+
+SCALE_PARTS = (
+    "load",
+    "full",
+    "floor",
+    "orm",
+    "history",
+    "single",
+    "periodic",
+    "metrics",
+    "http",
+    "explain",
+    "covering",
+    "cdnow",
+)
 
 
-def recreate_database() -> None:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default=os.environ.get("SCALE") or "cdnow", choices=["cdnow", "10k", "100k", "1m"])
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")), help="runs per figure")
+    parser.add_argument("--parts", default="", help=f"a subset of {','.join(SCALE_PARTS)} (added to the last results)")
+    parser.add_argument("--regenerate", action="store_true", help="generate and load the data even if it is loaded")
+    parser.add_argument("--keep-indexes", action="store_true", help="COPY into the indexed tables")
+    parser.add_argument("--core", action="store_true", help="CDNOW: only the import and the CLV fit")
+    parser.add_argument("--no-report", action="store_true", help="store the results, do not append to BENCHMARKS.md")
+    return parser.parse_args(argv)
+
+
+def _environment(scale: str) -> None:
+    """Production settings on the benchmark's own database, data folder and broker, before Django starts."""
+    default_db = "clm_bench_cdnow" if scale == "cdnow" else "clm_bench"
+    data_dir = os.environ.get("BENCH_DATA_DIR", "/tmp/clm-bench")  # noqa: S108 - scratch data of the benchmark
+    os.environ.update(
+        {
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{default_db}"),
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only-not-secret",
+            "SECURE_SSL_REDIRECT": "0",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
+            "CLM_DATA_DIR": data_dir,
+            "DJANGO_SETTINGS_MODULE": "clm.settings",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    if os.environ.get("BENCH_REDIS_URL"):
+        os.environ["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+
+
+def _database(*, recreate: bool) -> None:
     import psycopg
 
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    url = os.environ["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if recreate and exists:
+            conn.execute(f'DROP DATABASE "{name}"')
+        if recreate or not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def timed(setup: Callable[[], None], work: Callable[[], object]) -> list[float]:
-    seconds = []
-    for _ in range(RUNS):
-        setup()
-        started = time.perf_counter()
-        work()
-        seconds.append(time.perf_counter() - started)
-    return seconds
+def _results_path(scale: str, core: bool) -> Path:
+    return Path(os.environ["CLM_DATA_DIR"]) / f"bench-results-{scale}{'-core' if core else ''}.json"
 
 
-def main() -> None:
-    recreate_database()
+def _results_load(path: Path) -> dict:
+    from bench.measure import Row
+
+    if not path.exists():
+        return {"rows": [], "notes": []}
+    data = json.loads(path.read_text())
+    data["rows"] = [Row(**row) for row in data["rows"]]
+    return data
+
+
+def _results_store(path: Path, results: dict) -> None:
+    data = {**results, "rows": [dataclasses.asdict(row) for row in results["rows"]]}
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def _merge(results: dict, rows: list) -> None:
+    keys = {row.key for row in rows}
+    results["rows"] = [row for row in results["rows"] if row.key not in keys] + rows
+
+
+def _broker_purge() -> None:
+    from clm.celery import app
+
+    app.control.purge()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _arguments(argv)
+    _environment(args.scale)
+    _database(recreate=args.scale == "cdnow")
     import django
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
-    from rest_framework.test import APIClient
 
-    from clm.services import api_key_create
-    from lifecycle.cdnow import cdnow_default_path, cdnow_import
+    from bench.load import tables_analyze
+    from bench.measure import load_average
+    from bench.report import report_append, section
 
     call_command("migrate", verbosity=0)
-    path = cdnow_default_path()
+    path = _results_path(args.scale, args.core)
+    if args.scale == "cdnow":
+        from bench import cdnow_runs
 
-    def empty() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE lifecycle_customer CASCADE")
+        rows = cdnow_runs.core_rows(args.runs) if args.core else cdnow_runs.suite(args.runs)
+        results = {"rows": rows, "notes": [f"Load average (1/5/15 min) at the end: {load_average()}."]}
+        _results_store(path, results)
+        _broker_purge()
+        if not args.no_report:
+            preamble = [f"CDNOW + the demo data. Median of {args.runs} runs (min – max); latencies p95 and p50."]
+            report_append(section(title="CDNOW", preamble=preamble, rows=rows, notes=results["notes"]))
+        return
 
-    rows: list[tuple[str, str, list[float], str]] = []
-    rows.append(
-        (
-            "CDNOW import, empty database",
-            "69,659 records → 23,570 customers, 67,591 orders",
-            timed(empty, lambda: cdnow_import(path=path)),
-            "s",
-        )
+    from bench.scale import Suite
+
+    parts = [part for part in args.parts.split(",") if part] or list(SCALE_PARTS)
+    unknown = set(parts) - set(SCALE_PARTS)
+    if unknown:
+        raise SystemExit(f"unknown parts {sorted(unknown)}; known: {', '.join(SCALE_PARTS)}")
+    results = _results_load(path) if args.parts else {"rows": [], "notes": []}
+    suite = Suite(
+        scale=args.scale, seed=args.seed, runs=args.runs, regenerate=args.regenerate, keep_indexes=args.keep_indexes
     )
-    rows.append(
-        (
-            "CDNOW import again (idempotent, nothing written)",
-            "same",
-            timed(lambda: None, lambda: cdnow_import(path=path)),
-            "s",
-        )
-    )
-
-    call_command("seed_demo", verbosity=0)  # CDNOW + demo data (leads, touchpoints, feedback, spend), as issue 3 asks
-    rows += lifecycle_rows()
-    rows += metrics_rows()
-
-    _, key = api_key_create(name="bench", scopes={"write"})
-    client = APIClient(SERVER_NAME="localhost")
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    customers = [f"cdnow-{i:05d}" for i in range(1, 1001)]
-    batches = 20
-
-    def post_orders() -> None:
-        run = time.perf_counter_ns()
-        for b in range(batches):
-            body = [
-                {
-                    "external_id": f"bench-{run}-{b}-{i}",
-                    "customer_external_id": customers[i],
-                    "placed_at": "2024-05-01T10:00:00Z",
-                    "amount": "19.90",
-                    "channel": "email",
-                }
-                for i in range(1000)
-            ]
-            response = client.post("/api/v1/orders/", data=json.dumps(body), content_type="application/json")
-            if response.status_code != 201:
-                raise RuntimeError(f"ingestion failed: {response.status_code} {response.content[:300]!r}")
-
-    seconds = timed(lambda: None, post_orders)
-    rows.append(
-        (
-            "API order ingestion, 1,000-order batches (in-process test client, no HTTP server)",
-            f"{batches} batches",
-            [batches * 1000 / s for s in seconds],
-            "orders/s",
-        )
-    )
-    write_report(rows)
-
-
-def lifecycle_rows() -> list[tuple[str, str, list[float], str]]:
-    """Reclassification and backfill of the `status` model on CDNOW + the demo data (SPEC §11)."""
-    from lifecycle.backfill import BackfillStep, model_backfill
-    from lifecycle.models import Customer, CustomerStage, LifecycleModel, RunKind, StageTransition
-    from lifecycle.services import customers_reclassify, model_reclassify
-
-    model = LifecycleModel.objects.get(key="status")
-    customers = Customer.objects.count()
-
-    def forget_stages() -> None:
-        CustomerStage.objects.filter(model=model).delete()
-        StageTransition.objects.filter(model=model).delete()
-
-    end_of_history = datetime(1998, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)  # as `reclassify --as-of` does
-    rows = [
-        (
-            "Full reclassification of `status` as of 1998-06-30, from an empty current state",
-            f"{customers:,} customers, every one a transition",
-            timed(forget_stages, lambda: model_reclassify(model=model, kind=RunKind.FULL, as_of=end_of_history)),
-            "s",
-        )
-    ]
-    backfills = []
-
-    def backfill() -> None:
-        backfills.append(
-            model_backfill(model=model, start=date(1997, 1, 1), end=date(1998, 6, 30), step=BackfillStep.WEEK)
-        )
-
-    seconds = timed(forget_stages, backfill)
-    rows.append(
-        (
-            "Weekly CDNOW backfill of `status` 1997-01-01..1998-06-30, from an empty log",
-            f"{backfills[-1].steps} steps × {customers:,} customers → {backfills[-1].transitions:,} transitions",
-            seconds,
-            "s",
-        )
-    )
-
-    # Event-driven: one customer's data changed; reclassify them in every active model, as of now.
-    sample = random.Random(11).sample(list(Customer.objects.values_list("pk", flat=True)), 200)  # noqa: S311
-    latencies = []
-    for customer_id in sample:
-        started = time.perf_counter()
-        customers_reclassify(customer_ids=[customer_id])
-        latencies.append((time.perf_counter() - started) * 1000)
-    p95 = statistics.quantiles(latencies, n=20)[-1]
-    rows.append(
-        (
-            "Event-driven reclassification of one customer (customers_reclassify), latency",
-            f"{len(sample)} CDNOW customers, one call each (median = p50; p95 {p95:.0f} ms)",
-            latencies,
-            "ms",
-        )
-    )
-    return rows
-
-
-def metrics_rows() -> list[tuple[str, str, list[float], str]]:
-    """The metrics jobs on CDNOW + demo data, with the `status` history the weekly backfill left (issue 4)."""
-    from lifecycle.models import Customer, LifecycleModel, StageTransition
-    from metrics.filters import MetricFilters
-    from metrics.kinds import day_end
-    from metrics.rfm import rfm_breakpoints_store
-    from metrics.services import default_snapshot_requests, metric_snapshot_store, pipeline_snapshots_compute
-    from metrics.value import clv_accuracy, clv_fit
-
-    model = LifecycleModel.objects.get(key="status")
-    as_of = day_end(date(1998, 6, 30))
-    data = (
-        f"{Customer.objects.count():,} customers, {StageTransition.objects.filter(model=model).count():,} transitions"
-    )
-    rows = [
-        (
-            "Daily pipeline series of `status`, rebuilt from the whole log",
-            data,
-            timed(lambda: None, lambda: pipeline_snapshots_compute(model=model, until=date(1998, 6, 30))),
-            "s",
-        )
-    ]
-    filters = MetricFilters(as_of=as_of)
-    for request in default_snapshot_requests(as_of=as_of):
-        if request.model not in (None, model):
+    _merge(results, suite.prepare())
+    _results_store(path, results)
+    suite_parts = suite.parts()
+    for part in parts:
+        if part == "cdnow":
+            rows = _cdnow_core(args.runs)
+        elif part == "load":
             continue
-        rows.append(
-            (
-                f"Metric snapshot `{request.kind}` as of 1998-06-30"
-                + "".join(f", {name} {value}" for name, value in request.params.items()),
-                data,
-                timed(
-                    lambda: None,
-                    lambda request=request: metric_snapshot_store(
-                        kind=request.kind, model=request.model, filters=filters, params=request.params
-                    ),
-                ),
-                "s",
+        else:
+            print(f"Measuring {part} (load average {load_average()}) ...", flush=True)
+            tables_analyze()
+            rows = suite_parts[part]()
+        _merge(results, rows)
+        results.setdefault("loads", {})[part] = load_average()
+        results["notes"] = list(dict.fromkeys(results["notes"] + suite.notes))
+        _results_store(path, results)
+    _broker_purge()
+    if not args.no_report:
+        report_append(
+            section(
+                title=f"scale {args.scale}",
+                preamble=suite.preamble() + [f"Median of {args.runs} runs (min – max) unless the row says otherwise."],
+                rows=results["rows"],
+                notes=[
+                    *results["notes"],
+                    "Load average (1/5/15 min) after each part — the machine is shared: "
+                    + "; ".join(f"{part} {value}" for part, value in results.get("loads", {}).items())
+                    + ".",
+                ],
             )
         )
-    buyers = Customer.objects.filter(orders__isnull=False).distinct().count()
-    rows.append(
-        (
-            "RFM breakpoints as of 1998-06-30",
-            f"{buyers:,} buyers",
-            timed(lambda: None, lambda: rfm_breakpoints_store(as_of=as_of)),
-            "s",
-        )
+
+
+def _cdnow_core(runs: int) -> list:
+    """The CDNOW import and CLV fit, in their own process and database (clm_bench_cdnow, recreated)."""
+    from bench.measure import Row
+
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.pop("BENCH_DATABASE_URL", None)
+    subprocess.run(  # noqa: S603 - this script, fixed arguments
+        [sys.executable, str(Path(__file__)), "--scale", "cdnow", "--core", "--no-report", "--runs", str(runs)],
+        check=True,
+        env=env,
     )
-    rows.append(
-        (
-            "CLV fit (BG/NBD + Gamma-Gamma) on every CDNOW customer, summary query and stored predictions included",
-            f"{buyers:,} buyers",
-            timed(lambda: None, lambda: clv_fit(as_of=as_of)),
-            "s",
-        )
-    )
-    rows.append(
-        (
-            "CLV accuracy, calibration to 1997-09-30, holdout to 1998-06-30",
-            f"{buyers:,} buyers",
-            timed(lambda: None, lambda: clv_accuracy(calibration_end=day_end(date(1997, 9, 30)), holdout_end=as_of)),
-            "s",
-        )
-    )
-    rows += page_rows(as_of_day="1998-06-30")
-    return rows
-
-
-def page_rows(*, as_of_day: str) -> list[tuple[str, str, list[float], str]]:
-    """Server time of the overview and funnel pages (in-process client, logged in, snapshots stored)."""
-    from django.contrib.auth.models import User
-    from django.test import Client
-
-    user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(user)
-    rows = []
-    for name, url in [("Overview page", "/"), ("Funnel page", "/models/status/funnel/")]:
-        client.get(url, {"as_of": as_of_day})  # stores the snapshots the page reads
-        latencies = []
-        for _ in range(30):
-            started = time.perf_counter()
-            response = client.get(url, {"as_of": as_of_day})
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise RuntimeError(f"{url}: {response.status_code}")
-        p95 = statistics.quantiles(latencies, n=20)[-1]
-        rows.append(
-            (
-                f"{name} server time as of {as_of_day}, from snapshots",
-                f"30 requests (p95 {p95:.0f} ms)",
-                latencies,
-                "ms",
-            )
-        )
-    return rows
-
-
-def write_report(rows: list[tuple[str, str, list[float], str]]) -> None:
-    import django
-    import psycopg
-
-    with psycopg.connect(DATABASE_URL) as conn:
-        pg_version = conn.execute("SHOW server_version").fetchone()[0]
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    git = ["git", "rev-parse", "--short", "HEAD"]
-    commit = subprocess.run(git, capture_output=True, text=True, cwd=ROOT).stdout  # noqa: S603,S607 - fixed command
-    lines = [
-        f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — commit {commit.strip() or 'uncommitted'}\n",
-        f"Machine: {os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, {platform.platform()}; Python "
-        f"{platform.python_version()}, Django {django.get_version()}, PostgreSQL {pg_version}. "
-        f"Median of {RUNS} runs (min – max).\n",
-        "| measurement | data | median | min – max |",
-        "|---|---|---|---|",
-    ]
-    for name, size, values, unit in rows:
-        fmt = {"orders/s": "{:,.0f}", "ms": "{:.1f}"}.get(unit, "{:.2f}")
-        low, high = min(values), max(values)
-        lines.append(
-            f"| {name} | {size} | {fmt.format(statistics.median(values))} {unit} | "
-            f"{fmt.format(low)} – {fmt.format(high)} |"
-        )
-    report = ROOT / "docs" / "BENCHMARKS.md"
-    if not report.exists():
-        report.write_text("# Benchmarks\n\nWritten by `make bench` (bench/run.py); newest last. Targets: SPEC §11.\n")
-    with report.open("a") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    data = json.loads(_results_path("cdnow", True).read_text())
+    return [Row(**row) for row in data["rows"]]
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ A campaign is known to the rest of the data only by its code: orders and touchpo
 are computed from those rows in a fixed number of set-based queries, the same on PostgreSQL and SQLite.
 
 Services raise django.core.exceptions.ValidationError with a dict {field: [message, …]}, so API views, forms
-and the admin can show every problem next to the field it concerns.
+and the admin can show every problem next to the field it concerns. Messages are translated when raised, into
+the request's language (German on the German dashboard; English for API clients that do not ask for German).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +32,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, CampaignStatus, MarketingSpend, SpendPeriod
 from clm.history import audit_as
@@ -88,10 +90,18 @@ class _Errors:
             raise ValidationError(self.by_field)
 
 
+def _too_long(limit: int, text: str) -> str:
+    return _("At most %(limit)s characters; got %(length)s.") % {"limit": limit, "length": len(text)}
+
+
+def _code_taken(code: str) -> str:
+    return _("A campaign with the code %(code)r already exists.") % {"code": code}
+
+
 def _date_parse(value: Any, field: str, errors: _Errors) -> date | None:
     """A date from a date or a YYYY-MM-DD string; None (with an error) otherwise."""
     if isinstance(value, datetime):
-        errors.add(field, f"Expected a date (YYYY-MM-DD), not a date-time: {value.isoformat()}.")
+        errors.add(field, _("Expected a date (YYYY-MM-DD), not a date-time: %(value)s.") % {"value": value.isoformat()})
         return None
     if isinstance(value, date):
         return value
@@ -100,7 +110,7 @@ def _date_parse(value: Any, field: str, errors: _Errors) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    errors.add(field, f"{value!r} is not a date (YYYY-MM-DD).")
+    errors.add(field, _("%(value)r is not a date (YYYY-MM-DD).") % {"value": value})
     return None
 
 
@@ -108,24 +118,24 @@ def _amount_parse(value: Any, field: str, errors: _Errors, *, allow_none: bool =
     """A non-negative amount with at most two decimals; None (with an error unless allowed) otherwise."""
     if value is None:
         if not allow_none:
-            errors.add(field, "An amount is required.")
+            errors.add(field, _("An amount is required."))
         return None
     if isinstance(value, bool):  # bool is an int subclass: True is not an amount
-        errors.add(field, f"{value!r} is not an amount.")
+        errors.add(field, _("%(value)r is not an amount.") % {"value": value})
         return None
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        errors.add(field, f"{value!r} is not an amount.")
+        errors.add(field, _("%(value)r is not an amount.") % {"value": value})
         return None
     if not amount.is_finite():
-        errors.add(field, f"{value!r} is not an amount.")
+        errors.add(field, _("%(value)r is not an amount.") % {"value": value})
     elif amount < 0:
-        errors.add(field, f"Must not be negative; got {amount}.")
+        errors.add(field, _("Must not be negative; got %(amount)s.") % {"amount": amount})
     elif amount != amount.quantize(Decimal("0.01")):
-        errors.add(field, f"At most two decimal places; got {amount}.")
+        errors.add(field, _("At most two decimal places; got %(amount)s.") % {"amount": amount})
     elif amount > MAX_AMOUNT:
-        errors.add(field, f"At most {MAX_AMOUNT}; got {amount}.")
+        errors.add(field, _("At most %(limit)s; got %(amount)s.") % {"limit": MAX_AMOUNT, "amount": amount})
     else:
         return amount
     return None
@@ -158,34 +168,39 @@ def _campaign_clean(raw: Mapping[str, Any], *, instance: Campaign | None) -> _Ca
 
     code = raw["code"]
     if not isinstance(code, str) or not code.strip():
-        errors.add("code", "A campaign code is required.")
+        errors.add("code", _("A campaign code is required."))
     elif code != code.strip():
-        errors.add("code", "The code must not start or end with spaces (orders and touchpoints carry it verbatim).")
+        errors.add("code", _("The code must not start or end with spaces (orders and touchpoints carry it verbatim)."))
     elif len(code) > 100:
-        errors.add("code", f"At most 100 characters; got {len(code)}.")
+        errors.add("code", _too_long(100, code))
     else:
         duplicates = Campaign.objects.filter(code=code)
         if instance is not None:
             duplicates = duplicates.exclude(pk=instance.pk)
         if duplicates.exists():
-            errors.add("code", f"A campaign with the code {code!r} already exists.")
+            errors.add("code", _code_taken(code))
         elif instance is not None and code != instance.code:
             # Spend rows carry the code; renaming the campaign would orphan them from it.
             if MarketingSpend.objects.filter(campaign_code=instance.code).exists():
-                errors.add("code", f"Spend is recorded under {instance.code!r}; the code can no longer change.")
+                errors.add(
+                    "code",
+                    _("Spend is recorded under %(code)r; the code can no longer change.") % {"code": instance.code},
+                )
 
     name = raw["name"]
     if not isinstance(name, str) or not name.strip():
-        errors.add("name", "A name is required.")
+        errors.add("name", _("A name is required."))
     elif len(name) > 200:
-        errors.add("name", f"At most 200 characters; got {len(name)}.")
+        errors.add("name", _too_long(200, name))
 
     channel = raw["channel"]
     if not isinstance(channel, Channel):
         found = Channel.objects.filter(key=channel).first() if isinstance(channel, str) else None
         if found is None:
             known = ", ".join(Channel.objects.order_by("key").values_list("key", flat=True))
-            errors.add("channel", f"Unknown channel {channel!r}; known: {known}.")
+            errors.add(
+                "channel", _("Unknown channel %(channel)r; known: %(known)s.") % {"channel": channel, "known": known}
+            )
         channel = found
 
     model = raw["model"]
@@ -193,23 +208,27 @@ def _campaign_clean(raw: Mapping[str, Any], *, instance: Campaign | None) -> _Ca
         found_model = LifecycleModel.objects.filter(key=model).first() if isinstance(model, str) else None
         if found_model is None:
             known = ", ".join(LifecycleModel.objects.order_by("key").values_list("key", flat=True))
-            errors.add("model", f"Unknown model {model!r}; known: {known}.")
+            errors.add("model", _("Unknown model %(model)r; known: %(known)s.") % {"model": model, "known": known})
         model = found_model
 
     stages: list[Stage] = []
     raw_stages = raw["stages"]
     if isinstance(raw_stages, str) or not isinstance(raw_stages, Iterable):
-        errors.add("stages", "Expected a list of stage keys.")
+        errors.add("stages", _("Expected a list of stage keys."))
     else:
         raw_stages = list(raw_stages)
         if not raw_stages:
-            errors.add("stages", "Name at least one target stage.")
+            errors.add("stages", _("Name at least one target stage."))
         elif model is not None:
             of_model = {stage.key: stage for stage in Stage.objects.filter(model=model)}
             for item in raw_stages:
                 if isinstance(item, Stage):
                     if item.model_id != model.pk:
-                        errors.add("stages", f"Stage {item.key!r} belongs to another model, not {model.key!r}.")
+                        errors.add(
+                            "stages",
+                            _("Stage %(stage)r belongs to another model, not %(model)r.")
+                            % {"stage": item.key, "model": model.key},
+                        )
                     elif item not in stages:
                         stages.append(item)
                 elif isinstance(item, str) and item in of_model:
@@ -217,24 +236,35 @@ def _campaign_clean(raw: Mapping[str, Any], *, instance: Campaign | None) -> _Ca
                         stages.append(of_model[item])
                 else:
                     known = ", ".join(sorted(of_model, key=lambda key: (of_model[key].position, key)))
-                    errors.add("stages", f"Unknown stage {item!r} in model {model.key!r}; known: {known}.")
+                    errors.add(
+                        "stages",
+                        _("Unknown stage %(stage)r in model %(model)r; known: %(known)s.")
+                        % {"stage": item, "model": model.key, "known": known},
+                    )
 
     start = _date_parse(raw["start_date"], "start_date", errors)
     end = _date_parse(raw["end_date"], "end_date", errors)
     if start is not None and start < EARLIEST_DATE:
-        errors.add("start_date", "Date is before 1970-01-01.")
+        errors.add("start_date", _("Date is before 1970-01-01."))
     if start is not None and end is not None and end < start:
-        errors.add("end_date", f"The campaign ends ({end}) before it starts ({start}).")
+        errors.add(
+            "end_date", _("The campaign ends (%(end)s) before it starts (%(start)s).") % {"end": end, "start": start}
+        )
 
     budget = _amount_parse(raw["budget"], "budget", errors, allow_none=True)
 
     status = raw["status"]
     if status not in CampaignStatus.values:
-        errors.add("status", f"Unknown status {status!r}; known: {', '.join(CampaignStatus.values)}.")
+        known = ", ".join(CampaignStatus.values)
+        errors.add("status", _("Unknown status %(status)r; known: %(known)s.") % {"status": status, "known": known})
 
     days = raw["attribution_days"]
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_ATTRIBUTION_DAYS:
-        errors.add("attribution_days", f"A whole number of days from 1 to {MAX_ATTRIBUTION_DAYS}; got {days!r}.")
+        errors.add(
+            "attribution_days",
+            _("A whole number of days from 1 to %(limit)s; got %(days)r.")
+            % {"limit": MAX_ATTRIBUTION_DAYS, "days": days},
+        )
 
     errors.raise_if_any()
     return _CampaignValues(
@@ -261,7 +291,7 @@ def _save(campaign: Campaign, values: _CampaignValues, actor: Any) -> Campaign:
             campaign.stages.set(values.stages)
     except IntegrityError:
         # A concurrent request took the code between our check and the insert.
-        raise ValidationError({"code": [f"A campaign with the code {values.code!r} already exists."]}) from None
+        raise ValidationError({"code": [_code_taken(values.code)]}) from None
     return campaign
 
 
@@ -316,7 +346,7 @@ def campaign_update(*, campaign: Campaign, data: Mapping[str, Any], actor: Any =
     """
     unknown = sorted(set(data) - _UPDATABLE)
     if unknown:
-        raise ValidationError({field: ["Not a campaign field that can be changed."] for field in unknown})
+        raise ValidationError({field: [_("Not a campaign field that can be changed.")] for field in unknown})
     current: dict[str, Any] = {
         "code": campaign.code,
         "name": campaign.name,
@@ -357,15 +387,16 @@ def campaign_spend_record_status(
     """campaign_spend_record, also saying whether the row was created, updated or already so."""
     errors = _Errors()
     if period not in SpendPeriod.values:
-        errors.add("period", f"Unknown period {period!r}; known: {', '.join(SpendPeriod.values)}.")
+        known = ", ".join(SpendPeriod.values)
+        errors.add("period", _("Unknown period %(period)r; known: %(known)s.") % {"period": period, "known": known})
     day = _date_parse(date, "date", errors)
     if day is not None:
         if period == SpendPeriod.MONTH:
             day = day.replace(day=1)
         if day < EARLIEST_DATE:
-            errors.add("date", "Date is before 1970-01-01.")
+            errors.add("date", _("Date is before 1970-01-01."))
         elif day > _latest_allowed_day():
-            errors.add("date", f"{day} is in the future; record spend once it is spent.")
+            errors.add("date", _("%(day)s is in the future; record spend once it is spent.") % {"day": day})
     value = _amount_parse(amount, "amount", errors)
     errors.raise_if_any()
     with transaction.atomic():

@@ -6,6 +6,10 @@ Services write (`experiment_create`, `experiment_start`, `experiment_stop`, `exp
 Assignment is a stable hash, so the shop, the email tool and CLM agree on a customer's variant without sharing
 state; the first time someone asks, CLM records the exposure, and from then on the recorded variant wins (so a
 later change can never move a customer who has already seen a variant).
+
+What the dashboard shows (validation errors, start/stop refusals, the results' state reason) is translated when
+it is produced, into the request's language; the assignment's messages are read by API clients only and stay
+English.
 """
 
 import hashlib
@@ -19,6 +23,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from campaigns import stats
 from campaigns.models import Experiment, ExperimentGoal, ExperimentStatus, Exposure, Variant
@@ -74,41 +81,54 @@ def experiment_get(*, key: str) -> Experiment | None:
 # --- creation and status ---------------------------------------------------------------------------
 
 
+def _other_model(stage: Stage, model: LifecycleModel) -> str:
+    return _("Stage %(stage)r belongs to another model, not to %(model)r.") % {"stage": stage.key, "model": model.key}
+
+
 def variant_errors(variants: Any) -> list[str]:
     if not isinstance(variants, list) or len(variants) < 2:
-        return ["An experiment needs at least two variants (a control and one or more alternatives)."]
+        return [_("An experiment needs at least two variants (a control and one or more alternatives).")]
     errors = []
     seen: set[str] = set()
     for number, variant in enumerate(variants, start=1):
         if not isinstance(variant, dict):
-            errors.append(f"Variant {number}: expected an object with key, name, weight and is_control.")
+            errors.append(
+                _("Variant %(number)s: expected an object with key, name, weight and is_control.") % {"number": number}
+            )
             continue
         key = variant.get("key")
         if not isinstance(key, str) or not _SLUG.match(key) or len(key) > 50:
-            errors.append(f"Variant {number}: key must be 1–50 letters, digits, hyphens or underscores.")
+            errors.append(
+                _("Variant %(number)s: key must be 1–50 letters, digits, hyphens or underscores.") % {"number": number}
+            )
         elif key in seen:
-            errors.append(f"Variant {number}: key {key!r} is used twice.")
+            errors.append(_("Variant %(number)s: key %(key)r is used twice.") % {"number": number, "key": key})
         else:
             seen.add(key)
         name = variant.get("name", key)
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            errors.append(f"Variant {number}: name must be 1–200 characters.")
+            errors.append(_("Variant %(number)s: name must be 1–200 characters.") % {"number": number})
         weight = variant.get("weight", 1)
         # bool is an int in Python; a weight of True is a mistake, not 1.
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
-            errors.append(f"Variant {number}: weight must be a whole number from 0 to {MAX_WEIGHT}.")
+            errors.append(
+                _("Variant %(number)s: weight must be a whole number from 0 to %(limit)s.")
+                % {"number": number, "limit": MAX_WEIGHT}
+            )
         if not isinstance(variant.get("is_control", False), bool):
-            errors.append(f"Variant {number}: is_control must be true or false.")
+            errors.append(_("Variant %(number)s: is_control must be true or false.") % {"number": number})
     if errors:
         return errors
     controls = [v for v in variants if v.get("is_control", False)]
     if len(controls) != 1:
-        errors.append(f"Exactly one variant must be the control (is_control: true); {len(controls)} are.")
+        errors.append(
+            _("Exactly one variant must be the control (is_control: true); %(count)s are.") % {"count": len(controls)}
+        )
     weights = [v.get("weight", 1) for v in variants]
     if sum(weights) <= 0:
-        errors.append("The weights must sum to a positive number; they are all 0.")
+        errors.append(_("The weights must sum to a positive number; they are all 0."))
     elif len(controls) == 1 and controls[0].get("weight", 1) == 0:
-        errors.append("The control needs a positive weight: without control customers there is nothing to compare.")
+        errors.append(_("The control needs a positive weight: without control customers there is nothing to compare."))
     return errors
 
 
@@ -141,31 +161,42 @@ def experiment_create(
         errors.setdefault(field, []).append(message)
 
     if not isinstance(key, str) or not _SLUG.match(key) or len(key) > 80:
-        bad("key", "The key must be 1–80 letters, digits, hyphens or underscores.")
+        bad("key", _("The key must be 1–80 letters, digits, hyphens or underscores."))
     elif key == "new":  # experiments/new/ is the page that creates one
-        bad("key", "The key “new” is reserved; choose another.")
+        bad("key", _("The key “new” is reserved; choose another."))
     elif Experiment.objects.filter(key=key).exists():
-        bad("key", f"An experiment with key {key!r} exists already; keys are never reused (they drive assignment).")
+        bad(
+            "key",
+            _("An experiment with key %(key)r exists already; keys are never reused (they drive assignment).")
+            % {"key": key},
+        )
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        bad("name", "The name must be 1–200 characters.")
+        bad("name", _("The name must be 1–200 characters."))
     if stage.model_id != model.pk:
-        bad("stage", f"Stage {stage.key!r} belongs to another model, not to {model.key!r}.")
+        bad("stage", _other_model(stage, model))
     if goal not in ExperimentGoal.values:
-        bad("goal", f"Unknown goal {goal!r}; one of: {', '.join(ExperimentGoal.values)}.")
+        known = ", ".join(ExperimentGoal.values)
+        bad("goal", _("Unknown goal %(goal)r; one of: %(known)s.") % {"goal": goal, "known": known})
     elif goal == ExperimentGoal.REACH_STAGE:
         if goal_stage is None:
-            bad("goal_stage", "The goal 'reach_stage' needs the stage to reach.")
+            bad("goal_stage", _("The goal 'reach_stage' needs the stage to reach."))
         elif goal_stage.model_id != model.pk:
-            bad("goal_stage", f"Stage {goal_stage.key!r} belongs to another model, not to {model.key!r}.")
+            bad("goal_stage", _other_model(goal_stage, model))
         elif goal_stage.pk == stage.pk:
-            bad("goal_stage", "The goal stage must differ from the population's stage, which customers are in already.")
+            bad(
+                "goal_stage",
+                _("The goal stage must differ from the population's stage, which customers are in already."),
+            )
     elif goal_stage is not None:
-        bad("goal_stage", "Only the goal 'reach_stage' takes a goal stage.")
+        bad("goal_stage", _("Only the goal 'reach_stage' takes a goal stage."))
     if isinstance(window_days, bool) or not isinstance(window_days, int) or not 1 <= window_days <= MAX_WINDOW_DAYS:
-        bad("window_days", f"The window must be a whole number of days from 1 to {MAX_WINDOW_DAYS}.")
+        bad(
+            "window_days",
+            _("The window must be a whole number of days from 1 to %(limit)s.") % {"limit": MAX_WINDOW_DAYS},
+        )
     for field, value in (("minimum_detectable_effect", minimum_detectable_effect), ("power", power), ("alpha", alpha)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            bad(field, f"{field} must be a number between 0 and 1 (exclusive).")
+            bad(field, _("%(field)s must be a number between 0 and 1 (exclusive).") % {"field": field})
     variant_problems = variant_errors(variants)
     if variant_problems:
         errors["variants"] = variant_problems
@@ -202,7 +233,7 @@ def experiment_create(
                 )
     except IntegrityError:
         # Two requests creating the same key at once: the unique constraint decided.
-        raise ValidationError({"key": [f"An experiment with key {key!r} exists already."]}) from None
+        raise ValidationError({"key": [_("An experiment with key %(key)r exists already.") % {"key": key}]}) from None
     return experiment
 
 
@@ -214,7 +245,10 @@ def experiment_start(
     with transaction.atomic():
         status = Experiment.objects.select_for_update().values_list("status", flat=True).get(pk=experiment.pk)
         if status != ExperimentStatus.DRAFT:
-            raise ExperimentStateError(f"Experiment {experiment.key!r} is {status}; only a draft can be started.")
+            raise ExperimentStateError(
+                _("Experiment %(key)r is %(status)s; only a draft can be started.")
+                % {"key": experiment.key, "status": ExperimentStatus(status).label}
+            )
         experiment.status = ExperimentStatus.RUNNING
         experiment.started_at = at or timezone.now()
         audit_as(experiment, actor=user)
@@ -232,11 +266,12 @@ def experiment_stop(
         row = Experiment.objects.select_for_update().values("status", "started_at").get(pk=experiment.pk)
         if row["status"] != ExperimentStatus.RUNNING:
             raise ExperimentStateError(
-                f"Experiment {experiment.key!r} is {row['status']}; only a running experiment can be stopped."
+                _("Experiment %(key)r is %(status)s; only a running experiment can be stopped.")
+                % {"key": experiment.key, "status": ExperimentStatus(row["status"]).label}
             )
         stopped_at = at or timezone.now()
         if stopped_at < row["started_at"]:
-            raise ValidationError({"stopped_at": ["An experiment cannot stop before it started."]})
+            raise ValidationError({"stopped_at": [_("An experiment cannot stop before it started.")]})
         experiment.status = ExperimentStatus.STOPPED
         experiment.stopped_at = stopped_at
         audit_as(experiment, actor=user)
@@ -384,6 +419,11 @@ def _interval(interval: stats.Interval | None) -> dict[str, float] | None:
     return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
 
 
+def _test_numbers(overall: dict[str, Any], alpha: float) -> dict[str, str]:
+    """The p-value (4 decimals) and alpha of the state reason, with the page language's decimal separator."""
+    return {"p_value": number_format(overall["p_value"], 4), "alpha": number_format(f"{alpha:g}")}
+
+
 def experiment_results(*, experiment: Experiment, as_of: datetime | None = None) -> dict[str, Any]:
     """Per variant: exposed, converted, conversion rate, uplift vs control (absolute and relative, with CIs at
     1 − alpha), z-test p-value vs control; overall test (z-test for two variants, chi-square for more); the
@@ -473,19 +513,27 @@ def experiment_results(*, experiment: Experiment, as_of: datetime | None = None)
     elif experiment.status == ExperimentStatus.RUNNING and (remaining is None or remaining > 0):
         state = ResultState.RUNNING
         reason = (
-            f"Provisional: each variant needs {needed} exposed customers for the planned power; "
-            f"{remaining} more in all."
+            _(
+                "Provisional: each variant needs %(needed)s exposed customers for the planned power; "
+                "%(remaining)s more in all."
+            )
+            % {"needed": needed, "remaining": remaining}
             if needed is not None
-            else "Provisional: no sample size can be planned for this minimum detectable effect."
+            else _("Provisional: no sample size can be planned for this minimum detectable effect.")
         )
     elif overall["p_value"] < alpha:
         state = ResultState.SIGNIFICANT
-        reason = f"p = {overall['p_value']:.4f} < {alpha:g}: the variants differ beyond chance."
+        reason = _("p = %(p_value)s < %(alpha)s: the variants differ beyond chance.") % _test_numbers(overall, alpha)
     else:
         state = ResultState.NOT_SIGNIFICANT
-        reason = f"p = {overall['p_value']:.4f} ≥ {alpha:g}: no difference beyond chance."
+        reason = _("p = %(p_value)s ≥ %(alpha)s: no difference beyond chance.") % _test_numbers(overall, alpha)
     if state in (ResultState.SIGNIFICANT, ResultState.NOT_SIGNIFICANT) and remaining:
-        reason += f" The experiment stopped {remaining} exposures short of the planned sample size."
+        short = ngettext(
+            "The experiment stopped %(remaining)s exposure short of the planned sample size.",
+            "The experiment stopped %(remaining)s exposures short of the planned sample size.",
+            remaining,
+        )
+        reason += " " + short % {"remaining": remaining}
 
     return {
         "experiment": experiment.key,

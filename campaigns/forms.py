@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import CampaignStatus, ExperimentGoal, SpendPeriod
@@ -25,14 +26,27 @@ def errors_add(form: forms.BaseForm, error: ValidationError, *, skip: tuple[str,
             form.add_error(field if field in form.fields else None, texts)
 
 
+def name_in_language(obj: Any) -> str:
+    """The object's name in the current language (models, stages and channels carry both)."""
+    german = (translation.get_language() or "").startswith("de")
+    return obj.name_de if german and getattr(obj, "name_de", "") else obj.name_en
+
+
+class NameChoiceField(forms.ModelChoiceField):
+    """Choices labelled with their names in the page's language."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return name_in_language(obj)
+
+
 class _StageChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Stage) -> str:
-        return f"{obj.model.name_en}: {obj.name_en}"
+        return f"{name_in_language(obj.model)}: {name_in_language(obj)}"
 
 
 class _StagesChoice(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Stage) -> str:
-        return f"{obj.model.name_en}: {obj.name_en}"
+        return f"{name_in_language(obj.model)}: {name_in_language(obj)}"
 
 
 def _stages() -> Any:
@@ -59,8 +73,8 @@ class CampaignForm(forms.Form):
         label=_("Code"), max_length=100, strip=False, help_text=_("The code orders and touchpoints carry.")
     )
     name = forms.CharField(label=_("Name"), max_length=200)
-    channel = forms.ModelChoiceField(label=_("Channel"), queryset=Channel.objects.order_by("key"), to_field_name="key")
-    model = forms.ModelChoiceField(
+    channel = NameChoiceField(label=_("Channel"), queryset=Channel.objects.order_by("key"), to_field_name="key")
+    model = NameChoiceField(
         label=_("Lifecycle model"), queryset=LifecycleModel.objects.order_by("key"), to_field_name="key"
     )
     stages = _StagesChoice(
@@ -82,7 +96,12 @@ class CampaignForm(forms.Form):
 
 
 class SpendForm(forms.Form):
-    period = forms.ChoiceField(label=_("Period"), choices=SpendPeriod.choices, initial=SpendPeriod.DAY)
+    # SpendPeriod's own labels are not translated (they are the API's values, capitalised).
+    period = forms.ChoiceField(
+        label=_("Period"),
+        choices=[(SpendPeriod.DAY, _("day")), (SpendPeriod.MONTH, _("month"))],
+        initial=SpendPeriod.DAY,
+    )
     date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs=_DATE))
     amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2, min_value=0)
 
@@ -95,11 +114,11 @@ class ExperimentForm(forms.Form):
     key = forms.SlugField(label=_("Key"), max_length=80, help_text=_("Part of the assignment: it never changes."))
     name = forms.CharField(label=_("Name"), max_length=200)
     hypothesis = forms.CharField(label=_("Hypothesis"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    model = forms.ModelChoiceField(
+    model = NameChoiceField(
         label=_("Lifecycle model"), queryset=LifecycleModel.objects.order_by("key"), to_field_name="key"
     )
     stage = _StageChoice(label=_("Population: customers in stage"), queryset=_stages())
-    channel = forms.ModelChoiceField(
+    channel = NameChoiceField(
         label=_("Only customers reached on channel"),
         queryset=Channel.objects.filter(active=True).order_by("key"),
         to_field_name="key",

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from campaigns.models import ChannelPlan
 from clm.history import audit_as
@@ -32,8 +33,8 @@ class ChannelPlanExists(ValidationError):
         super().__init__(
             {
                 "channel": [
-                    f"Stage {plan.stage.key!r} × channel {plan.channel.key!r} already has a plan (id {plan.pk}); "
-                    "change that plan instead."
+                    _("Stage %(stage)r × channel %(channel)r already has a plan (id %(id)s); change that plan instead.")
+                    % {"stage": plan.stage.key, "channel": plan.channel.key, "id": plan.pk}
                 ]
             }
         )
@@ -101,7 +102,9 @@ def channel_plan_fields_clean(*, fields: dict[str, Any], creating: bool) -> dict
     errors: dict[str, list[str]] = {}
     unknown = sorted(set(fields) - set(PLAN_FIELDS))
     for name in unknown:
-        errors[name] = [f"Unknown field {name!r}; a plan has: {', '.join(PLAN_FIELDS)}."]
+        errors[name] = [
+            _("Unknown field %(name)r; a plan has: %(known)s.") % {"name": name, "known": ", ".join(PLAN_FIELDS)}
+        ]
     cleaned: dict[str, Any] = {}
     for name, limit in _TEXT_LIMITS.items():
         if name not in fields:
@@ -110,32 +113,34 @@ def channel_plan_fields_clean(*, fields: dict[str, Any], creating: bool) -> dict
         if value is None and name != "objective":
             value = ""
         if not isinstance(value, str):
-            errors[name] = ["Must be text."]
+            errors[name] = [_("Must be text.")]
             continue
         value = value.strip()
         if limit is not None and len(value) > limit:
-            errors[name] = [f"At most {limit} characters (this has {len(value)})."]
+            errors[name] = [
+                _("At most %(limit)s characters (this has %(length)s).") % {"limit": limit, "length": len(value)}
+            ]
             continue
         cleaned[name] = value
-    if "objective" in cleaned and not cleaned["objective"]:
-        errors["objective"] = ["A plan needs an objective: what this channel should achieve for this stage."]
-    elif creating and "objective" not in fields:
-        errors["objective"] = ["A plan needs an objective: what this channel should achieve for this stage."]
+    if ("objective" in cleaned and not cleaned["objective"]) or (creating and "objective" not in fields):
+        errors["objective"] = [_("A plan needs an objective: what this channel should achieve for this stage.")]
     if "kpi_target" in fields:
         try:
             target = _target_clean(fields["kpi_target"])
         except ValueError:
-            errors["kpi_target"] = [f"{fields['kpi_target']!r} is not a number; send e.g. 30 or 12.5 (or null)."]
+            errors["kpi_target"] = [
+                _("%(value)r is not a number; send e.g. 30 or 12.5 (or null).") % {"value": fields["kpi_target"]}
+            ]
         else:
             if target is not None and (abs(target) >= _TARGET_LIMIT or target != round(target, 4)):
-                errors["kpi_target"] = ["At most 8 digits before the decimal point and 4 after it."]
+                errors["kpi_target"] = [_("At most 8 digits before the decimal point and 4 after it.")]
             else:
                 cleaned["kpi_target"] = target
     if "active" in fields:
         if isinstance(fields["active"], bool):
             cleaned["active"] = fields["active"]
         else:
-            errors["active"] = ["Must be true or false."]
+            errors["active"] = [_("Must be true or false.")]
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -146,11 +151,16 @@ def _cell_check(*, stage: Stage, channel: Channel, model: LifecycleModel | None)
     errors: dict[str, list[str]] = {}
     if model is not None and stage.model_id != model.pk:
         errors["stage"] = [
-            f"Stage {stage.key!r} belongs to model {stage.model.key!r}, not {model.key!r}: a plan's stage must be "
-            "a stage of its model."
+            _(
+                "Stage %(stage)r belongs to model %(stage_model)r, not %(model)r: a plan's stage must be a stage of "
+                "its model."
+            )
+            % {"stage": stage.key, "stage_model": stage.model.key, "model": model.key}
         ]
     if not channel.active:
-        errors["channel"] = [f"Channel {channel.key!r} is inactive; activate it before planning for it."]
+        errors["channel"] = [
+            _("Channel %(channel)r is inactive; activate it before planning for it.") % {"channel": channel.key}
+        ]
     if errors:
         raise ValidationError(errors)
 

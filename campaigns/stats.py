@@ -1,4 +1,5 @@
-"""Statistics for experiments on conversion rates: pure functions over counts, scipy only.
+"""Statistics for experiments on conversion rates: pure functions over counts, scipy only (and Django's gettext for
+the "not enough data" reason, which the experiment page shows).
 
 Conventions: group A is the control (or baseline), group B the variant; a difference is B − A. Rates are
 proportions in [0, 1]. Every function refuses impossible counts (negative, more successes than trials, an empty
@@ -22,6 +23,8 @@ Choices, for the docs and the tests:
 import math
 from dataclasses import dataclass
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from scipy import stats
 
 # "Not enough data" (see enough_data): the normal approximation behind the z-test and the chi-square test needs
@@ -173,13 +176,18 @@ def enough_data(
     """
     if not totals or min(totals) < min_exposed:
         smallest = min(totals, default=0)
-        return False, f"Every variant needs at least {min_exposed} exposed customers; the smallest has {smallest}."
+        reason = _("Every variant needs at least %(minimum)s exposed customers; the smallest has %(smallest)s.")
+        return False, reason % {"minimum": min_exposed, "smallest": smallest}
     pooled = sum(successes) / sum(totals)
     smallest_expected = min(min(n * pooled, n * (1 - pooled)) for n in totals)
     if smallest_expected < min_expected:
-        return False, (
-            f"Too few conversions (or non-conversions) to test: every variant should expect at least "
-            f"{min_expected:g} of each at the overall rate of {pooled:.1%}; the smallest expects "
-            f"{smallest_expected:.1f}."
+        reason = _(
+            "Too few conversions (or non-conversions) to test: every variant should expect at least %(minimum)s of "
+            "each at the overall rate of %(rate)s%%; the smallest expects %(smallest)s."
         )
+        return False, reason % {
+            "minimum": number_format(f"{min_expected:g}"),
+            "rate": number_format(pooled * 100, 1),
+            "smallest": number_format(smallest_expected, 1),
+        }
     return True, ""

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -39,6 +39,7 @@ from campaigns.forms import (
     SpendForm,
     VariantFormSet,
     errors_add,
+    name_in_language,
     variants_data,
 )
 from campaigns.models import Campaign, CampaignStatus, ChannelPlan, Experiment
@@ -53,12 +54,6 @@ EFFECTIVENESS_DAYS = 90  # the plan page's period: the 90 days ending today (pre
 def marketer_required(request: HttpRequest) -> None:
     if not user_has_role(request.user, Role.MARKETER):
         raise PermissionDenied(_("Only marketers and admins can change plans, campaigns and experiments."))
-
-
-def _name(obj: Any) -> str:
-    """The object's name in the current language (models, stages and channels carry both)."""
-    german = (translation.get_language() or "").startswith("de")
-    return obj.name_de if german and getattr(obj, "name_de", "") else obj.name_en
 
 
 def _pct(share: float | None) -> float | None:
@@ -164,11 +159,11 @@ def _plans_page(
                     "open": is_bound,
                 }
             )
-        rows.append({"stage": row.stage, "name": _name(row.stage), "cells": cells})
+        rows.append({"stage": row.stage, "name": name_in_language(row.stage), "cells": cells})
     context.update(
         {
-            "model_name": _name(model),
-            "channels": [{"channel": channel, "name": _name(channel)} for channel in matrix["channels"]],
+            "model_name": name_in_language(model),
+            "channels": [{"channel": channel, "name": name_in_language(channel)} for channel in matrix["channels"]],
             "rows": rows,
             "has_errors": bound is not None,
             "effectiveness": effectiveness,
@@ -211,7 +206,7 @@ def plan_cell(request: HttpRequest, key: str, stage: str, channel: str) -> HttpR
                 messages.success(
                     request,
                     _("Saved the plan for %(stage)s × %(channel)s.")
-                    % {"stage": _name(stage_obj), "channel": _name(channel_obj)},
+                    % {"stage": name_in_language(stage_obj), "channel": name_in_language(channel_obj)},
                 )
                 return redirect(reverse("plans", args=[model.key]) + f"#cell-{stage_obj.key}-{channel_obj.key}")
         # Back to the matrix with this cell's form open and its errors next to the fields.
@@ -220,9 +215,9 @@ def plan_cell(request: HttpRequest, key: str, stage: str, channel: str) -> HttpR
     context.update(
         {
             "stage": stage_obj,
-            "stage_name": _name(stage_obj),
+            "stage_name": name_in_language(stage_obj),
             "channel": channel_obj,
-            "channel_name": _name(channel_obj),
+            "channel_name": name_in_language(channel_obj),
             "plan": plan,
             "target": _target(plan),
             "form": _cell_form(stage_obj, channel_obj, plan) if context["can_edit"] else None,
@@ -268,7 +263,7 @@ def _campaign_detail_page(
     context.update(
         {
             "campaign": campaign,
-            "stage_names": [_name(stage) for stage in campaign.stages.all()],
+            "stage_names": [name_in_language(stage) for stage in campaign.stages.all()],
             "results": results,
             "advancement_pct": _pct(results["advancement"]["rate"]),
             "as_of_form": as_of_form,

@@ -65,7 +65,8 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; create a key with `manage.py create_api_key NAME --scopes read,write`",
+            "description": "`Api-Key <key>`; create a key with "
+            "`manage.py create_api_key NAME --scopes read,write,admin`",
         }
 
 
@@ -91,6 +92,17 @@ class CanWrite(BasePermission):
         return user_has_role(request.user, Role.ADMIN)
 
 
+class CanAdmin(BasePermission):
+    """Exporting and erasing personal data: API keys need the admin scope; people need the admin role."""
+
+    message = "This API key lacks the admin scope, or your account is not an admin."
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, ApiKey):
+            return request.auth.scope_admin
+        return user_has_role(request.user, Role.ADMIN)
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body too large."
@@ -112,4 +124,7 @@ class BoundedJSONParser(JSONParser):
         body = stream.read(limit + 1)
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        try:
+            return super().parse(io.BytesIO(body), media_type, parser_context)
+        except RecursionError:  # json's decoder recurses per nesting level: thousands of `[` exhaust the stack
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None

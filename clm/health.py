@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from clm.celery import app as celery_app
 from clm.models import WorkerHeartbeat
@@ -36,7 +37,12 @@ def worker_status(*, database_ok: bool) -> dict[str, Any]:
         return {"ok": False, "last_beat_at": None}
     beat = WorkerHeartbeat.objects.filter(name="worker").first()
     if beat is None:
-        return {"ok": False, "last_beat_at": None, "detail": "no heartbeat yet: are worker and beat running?"}
+        # /health/ answers in English; the overview page translates the text where it shows it.
+        return {
+            "ok": False,
+            "last_beat_at": None,
+            "detail": gettext_noop("no heartbeat yet: are worker and beat running?"),
+        }
     age = (timezone.now() - beat.beat_at).total_seconds()
     return {
         "ok": age <= settings.CLM_HEARTBEAT_MAX_AGE,

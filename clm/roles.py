@@ -52,9 +52,11 @@ def user_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    names = {group.name for group in user.groups.all()}
-    held = [role for role in ROLE_ORDER if role.value in names]
-    return held[-1] if held else None
+    if not hasattr(user, "_clm_role"):  # asked several times per request: one query
+        names = {group.name for group in user.groups.all()}
+        held = [role for role in ROLE_ORDER if role.value in names]
+        user._clm_role = held[-1] if held else None
+    return user._clm_role
 
 
 def user_has_role(user: AbstractBaseUser | AnonymousUser, role: Role) -> bool:

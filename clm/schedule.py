@@ -23,6 +23,13 @@ DEFAULT_PERIODIC_TASKS = [
         task="lifecycle.tasks.reclassify_active_models",
         every_seconds=3600,
     ),
+    PeriodicTaskDefault(
+        name="Fail and restart stale classification runs", task="lifecycle.tasks.sweep_stale_runs", every_seconds=300
+    ),
+    PeriodicTaskDefault(
+        name="Fail and restart stale metrics runs", task="metrics.tasks.sweep_stale_runs", every_seconds=300
+    ),
+    PeriodicTaskDefault(name="Expire idempotency keys", task="clm.tasks.expire_idempotency_keys", every_seconds=3600),
     PeriodicTaskDefault(name="Metric snapshots", task="metrics.tasks.compute_metric_snapshots", every_seconds=3600),
     PeriodicTaskDefault(
         name="Daily pipeline series", task="metrics.tasks.compute_pipeline_snapshots", every_seconds=3600

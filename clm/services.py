@@ -16,12 +16,17 @@ from clm.roles import Role
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
+# read: pull data; write: push data; admin: export and erase a customer's personal data (docs/PRIVACY.md).
+API_KEY_SCOPES = ("read", "write", "admin")
+
+
 def api_key_create(*, name: str, scopes: set[str]) -> tuple[ApiKey, str]:
     """Create a key; the plain key is returned once and never stored."""
-    unknown = scopes - {"read", "write"}
+    unknown = scopes - set(API_KEY_SCOPES)
     if unknown or not scopes:
-        raise ValueError(f"scopes must be a non-empty subset of read, write; got {sorted(scopes)}")
-    return ApiKey.objects.create_key(name=name, scope_read="read" in scopes, scope_write="write" in scopes)
+        raise ValueError(f"scopes must be a non-empty subset of {', '.join(API_KEY_SCOPES)}; got {sorted(scopes)}")
+    flags = {f"scope_{scope}": scope in scopes for scope in API_KEY_SCOPES}
+    return ApiKey.objects.create_key(name=name, **flags)
 
 
 def api_key_mark_used(*, api_key: ApiKey) -> None:

@@ -4,9 +4,11 @@ With no variable set, CLM runs on embedded defaults (a SQLite file and a filesys
 Celery broker under the data folder), so a fresh machine needs no services.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_celery_beat",
     "simple_history",
+    "axes",
     "clm",
     "lifecycle",
     "campaigns",
@@ -47,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -55,9 +59,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the messages (it tells why a session ended); LoginRequiredMiddleware acts later, in process_view.
+    "clm.middleware.SessionTimeoutMiddleware",
+    "clm.middleware.RoleRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the logged-in user on the audit history of lifecycle models, stages, rules and channels.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a database lost in a view into 503 (process_exception; the handler500 view does it for middleware).
+    "clm.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a lockout flagged during authentication into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clm.urls"
@@ -96,6 +107,18 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # A database that is down must fail a request quickly (503), not hang it.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+# A PostgreSQL read replica serving the dashboard's and the API's domain reads (clm.db_router, docs/SCALING.md).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **env.db_url("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+    if DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        DATABASES["replica"]["OPTIONS"] = {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5)}
+    DATABASE_ROUTERS = ["clm.db_router.ReplicaRouter"]
+    MIDDLEWARE.insert(0, "clm.db_router.ReplicaReadsMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -116,6 +139,12 @@ else:
     CELERY_RESULT_BACKEND = f"file://{DATA_DIR / 'celery-results'}"
     for folder in (BROKER_DIR / "queue", BROKER_DIR / "control", DATA_DIR / "celery-results"):
         folder.mkdir(parents=True, exist_ok=True)
+# Runs are recorded in the database; nothing reads task results. Storing none also spares every enqueue the result
+# backend's subscription, which with Redis down would retry for ~20 s inside the request that enqueues.
+CELERY_TASK_IGNORE_RESULT = True
+# With the broker down, an enqueue gives up within seconds (the outbox keeps the work, docs/RELIABILITY.md).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -142,10 +171,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The axes backend first: it refuses a locked-out username + address before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sessions end after SESSION_COOKIE_AGE seconds from login whatever happens (absolute timeout), and after
+# CLM_SESSION_IDLE_TIMEOUT seconds without a request (idle timeout); clm.middleware.SessionTimeoutMiddleware.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+CLM_SESSION_IDLE_TIMEOUT = env.int("CLM_SESSION_IDLE_TIMEOUT", default=30 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# No script reads the CSRF cookie: forms carry the token, and so does the API docs' script (rendered per request).
+CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# Failed logins (django-axes, counted in the database under a row lock, so concurrent attempts all count):
+# after AXES_FAILURE_LIMIT failures of one username from one address, that pair is locked out for the cool-off.
+# Locking the pair rather than the username keeps an attacker elsewhere from locking a user out of their desk.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address is REMOTE_ADDR; behind reverse proxies (docs/SECURITY.md) set CLM_TRUSTED_PROXIES to their number,
+# and only when CLM cannot be reached but through them: X-Forwarded-For is believed that many hops deep.
+CLM_TRUSTED_PROXIES = env.int("CLM_TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "clm.middleware.client_ip"
 
 # --- Security (safe by default when DEBUG is off) -------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -158,6 +209,24 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles only from CLM itself or carrying the response's nonce
+# (templates put {{ request.csp_nonce }} on their <script> and <style> elements); no inline event handlers or
+# style attributes anywhere. Chart.js draws on canvas and needs nothing more; data: is for the admin's and the
+# API docs' inline SVG icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -210,10 +279,17 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every successful login at INFO; its warnings (failures, lockouts) are what matters.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Lifecycle ------------------------------------------------------------------------------------
 # Customers per reclassification chunk: one transaction, two statements; bounds lock time and memory.
 CLM_CLASSIFY_CHUNK_SIZE = env.int("CLM_CLASSIFY_CHUNK_SIZE", default=10_000)
+# Deliveries of one chunk (redeliveries after a lost worker and retries) before the chunk and its run fail.
+CLM_CHUNK_MAX_ATTEMPTS = env.int("CLM_CHUNK_MAX_ATTEMPTS", default=5)
+# A classification or metrics run still "running" after this many seconds is failed by the sweeper (every
+# 5 minutes) and, for runs over all customers and metrics jobs, started again.
+CLM_RUN_TIME_LIMIT = env.int("CLM_RUN_TIME_LIMIT", default=2 * 3600)
 # A stored metric result older than this is recomputed on request (the snapshot job refreshes the defaults hourly).
 CLM_METRICS_MAX_AGE = env.int("CLM_METRICS_MAX_AGE", default=2 * 3600)

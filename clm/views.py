@@ -1,10 +1,15 @@
+import sys
+
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 
 from clm.health import health_report
+from clm.middleware import database_unavailable_response
 from lifecycle.models import LifecycleModel
 from lifecycle.selectors import data_summary, lifecycle_model_default
 from metrics.views_overview import overview_render
@@ -27,3 +32,15 @@ def home(request: HttpRequest) -> HttpResponse:
         return overview_render(request, model)
     report, _ = health_report()
     return render(request, "home.html", {"summary": data_summary(), "health": report})
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: a database lost while a middleware read the session or user gets the 503 of views."""
+    return database_unavailable_response(request, sys.exc_info()[1]) or django_server_error(request)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: API clients get JSON like every other API error, also for paths that match no route."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

@@ -19,24 +19,28 @@ import logging
 import math
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import NestedObjects, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.forms.formsets import DELETION_FIELD_NAME
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from simple_history.admin import SimpleHistoryAdmin
+from django.utils.translation import gettext_lazy, ngettext
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from clm.admin import AuditHistoryAdmin
 from clm.roles import Role, user_has_role
 from lifecycle.features import FEATURES
 from lifecycle.forms import (
+    BACKFILL_STEP_LABELS,
     MAX_CONDITIONS,
     BackfillForm,
     ConditionForm,
@@ -63,6 +67,7 @@ from lifecycle.models import (
     Touchpoint,
 )
 from lifecycle.preview import RulesByStage, rules_by_stage_stored, rules_preview
+from lifecycle.privacy import REASON_MAX_LENGTH, customer_data_export, customer_erase
 from lifecycle.rules import RuleError, conditions_describe, model_validate
 from lifecycle.tasks import backfill_model, reclassify_model
 from lifecycle.templates import template_install
@@ -90,24 +95,6 @@ class AdminRoleEditing:
         return _is_admin(request)
 
 
-class AuditHistoryAdmin(SimpleHistoryAdmin):
-    """History pages list who changed what and when, with each field's before → after."""
-
-    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method != "GET":
-            raise PermissionDenied("Past versions are read-only.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        # One object at a time: each deletion is checked (and may queue a run) on its own confirmation page.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-
 def _run_enqueue(request: HttpRequest, model: LifecycleModel, kind: RunKind) -> None:
     """Queue a full run of an active model once the change is committed.
 
@@ -123,7 +110,9 @@ def _run_enqueue(request: HttpRequest, model: LifecycleModel, kind: RunKind) -> 
         except Exception:
             logger.exception("could not queue the %s run of model %s", kind, model_id)
             messages.warning(
-                request, f"The reclassification of “{name}” could not be queued; the next periodic run applies it."
+                request,
+                _("The reclassification of “%(model)s” could not be queued; the next periodic run applies it.")
+                % {"model": name},
             )
 
     transaction.on_commit(enqueue)
@@ -161,15 +150,80 @@ class ChannelAdmin(AuditHistoryAdmin):
     search_fields = ["key", "name_en", "name_de"]
 
 
+class CustomerEraseForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=REASON_MAX_LENGTH,
+        help_text=gettext_lazy("Kept in the customer's history, e.g. the request's ticket number."),
+    )
+    confirm = forms.BooleanField(label=gettext_lazy("I understand that this cannot be undone"))
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(AuditHistoryAdmin):
+    """Besides browsing: admins export a customer's data as JSON and erase their personal data (docs/PRIVACY.md),
+    both recorded in the customer's history."""
+
     list_display = ["external_id", "email", "name", "first_seen_at", "acquisition_channel", "referred_by"]
     list_filter = ["acquisition_channel", ("first_seen_at", admin.DateFieldListFilter)]
     search_fields = ["external_id", "email", "name"]
     raw_id_fields = ["referred_by"]
+    readonly_fields = ["erased_at"]
     list_select_related = ["acquisition_channel", "referred_by"]
     date_hierarchy = "first_seen_at"
     show_full_result_count = False
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        erase = self.admin_site.admin_view(self.erase_view)
+        return [
+            path("<path:object_id>/export/", export, name="lifecycle_customer_export"),
+            path("<path:object_id>/erase/", erase, name="lifecycle_customer_erase"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_manage_personal_data": _is_admin(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _customer_for_admin(self, request: HttpRequest, object_id: str) -> Customer:
+        if not _is_admin(request):
+            raise PermissionDenied
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404
+        return customer
+
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        customer = self._customer_for_admin(request, object_id)
+        data = customer_data_export(customer=customer, actor=request.user)
+        response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+        response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}.json"'
+        return response
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        customer = self._customer_for_admin(request, object_id)
+        form = CustomerEraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            erasure = customer_erase(customer=customer, actor=request.user, reason=form.cleaned_data["reason"])
+            messages.success(
+                request, _("Personal data erased; the customer is now %(token)s.") % {"token": erasure.external_id}
+            )
+            return HttpResponseRedirect(reverse("admin:lifecycle_customer_change", args=[customer.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Erase the personal data of %(customer)s") % {"customer": customer},
+            "opts": self.opts,
+            "original": customer,
+            "form": form,
+            "intro": _(
+                "Email, name, feedback comments and touchpoint properties are cleared and the external id is replaced "
+                "by a token; orders, touchpoints, feedback scores and the stage history stay, anonymised, so metrics "
+                "do not change. Data sent later under the old id creates a new customer. This cannot be undone."
+            ),
+            "submit_label": _("Erase personal data"),
+        }
+        return TemplateResponse(request, "admin/lifecycle/lifecyclemodel/form_page.html", context)
 
 
 @admin.register(Order)
@@ -220,7 +274,7 @@ def _rule_links(stage: Stage) -> str:
         ),
     )
     add = reverse("admin:lifecycle_stagerule_add") + f"?stage={stage.pk}"
-    return format_html('{}<a href="{}">+ add a rule</a>', links, add)
+    return format_html('{}<a href="{}">{}</a>', links, add, _("+ add a rule"))
 
 
 def _stage_hand_clean_delete(form) -> None:
@@ -259,11 +313,11 @@ class StageInline(AdminRoleEditing, admin.TabularInline):
         formset.form.hand_clean_DELETE = _stage_hand_clean_delete
         return formset
 
-    @admin.display(description="rules (joined by OR)")
+    @admin.display(description=gettext_lazy("rules (joined by OR)"))
     def rules(self, stage: Stage) -> str:
         return _rule_links(stage)
 
-    @admin.display(description="fallback", boolean=True)
+    @admin.display(description=gettext_lazy("fallback"), boolean=True)
     def is_fallback(self, stage: Stage) -> bool:  # shown to users who may only look
         return stage.pk is not None and stage.model.fallback_stage_id == stage.pk
 
@@ -282,21 +336,21 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("fallback_stage").prefetch_related("stages")
 
-    @admin.display(description="stages")
+    @admin.display(description=gettext_lazy("stages"))
     def stage_count(self, model: LifecycleModel) -> int:
         return len(model.stages.all())
 
-    @admin.display(description="rules")
+    @admin.display(description=gettext_lazy("rules"))
     def rules_link(self, model: LifecycleModel) -> str:
         url = reverse("admin:lifecycle_stagerule_changelist") + f"?stage__model__id__exact={model.pk}"
-        return format_html('<a href="{}">edit rules</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("edit rules"))
 
     def get_form(self, request: HttpRequest, obj: LifecycleModel | None = None, **kwargs: Any):
         form = super().get_form(request, obj, **kwargs)
         if "is_default" in form.base_fields:
-            form.base_fields[
-                "is_default"
-            ].help_text = "The model the dashboard shows first; untick it on the current default first."
+            form.base_fields["is_default"].help_text = _(
+                "The model the dashboard shows first; untick it on the current default first."
+            )
         return form
 
     def save_model(self, request: HttpRequest, obj: LifecycleModel, form, change: bool) -> None:
@@ -319,7 +373,10 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
         try:
             model_validate(model)
         except RuleError as exc:  # e.g. a stored rule names a feature that was removed from the code
-            messages.warning(request, f"Model “{model}” cannot classify until this is fixed: {exc}")
+            messages.warning(
+                request,
+                _("Model “%(model)s” cannot classify until this is fixed: %(error)s") % {"model": model, "error": exc},
+            )
             return
         _queue_run_if_classification_changed(request, model, getattr(model, "_signature_before", None))
 
@@ -332,8 +389,11 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
             customers = CustomerStage.objects.filter(model=model).count()
             if customers or StageTransition.objects.filter(model=model).exists():
                 reasons.append(
-                    f"Model “{model}” has classified {customers} customers and keeps their stage history; "
-                    "untick “active” to stop it classifying instead."
+                    _(
+                        "Model “%(model)s” has classified %(count)s customers and keeps their stage history; "
+                        "untick “active” to stop it classifying instead."
+                    )
+                    % {"model": model, "count": number_format(customers, force_grouping=True)}
                 )
         if reasons:
             return [], {}, set(), reasons
@@ -343,7 +403,9 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
         others = [obj for obj in collector.protected if not isinstance(obj, LifecycleModel)]
         if others:
             return [], {}, set(), [f"{capfirst(obj._meta.verbose_name)}: {obj}" for obj in others]
-        to_delete = [[str(model), [f"Stage: {stage}" for stage in model.stages.all()]] for model in objs]
+        to_delete = [
+            [str(model), [_("Stage: %(stage)s") % {"stage": stage} for stage in model.stages.all()]] for model in objs
+        ]
         counts = {
             LifecycleModel._meta.verbose_name_plural: len(objs),
             Stage._meta.verbose_name_plural: Stage.objects.filter(model__in=objs).count(),
@@ -385,13 +447,15 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
                     self.log_addition(request, model, [{"added": {}}])
                     _run_enqueue(request, model, RunKind.FULL)
             if changed:
-                messages.success(request, f"Installed “{model}”; its customers are being classified.")
+                messages.success(
+                    request, _("Installed “%(model)s”; its customers are being classified.") % {"model": model}
+                )
             else:
-                messages.info(request, f"“{model}” is installed already; nothing changed.")
+                messages.info(request, _("“%(model)s” is installed already; nothing changed.") % {"model": model})
             return HttpResponseRedirect(reverse("admin:lifecycle_lifecyclemodel_change", args=[model.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Install a lifecycle model template",
+            "title": _("Install a lifecycle model template"),
             "opts": self.opts,
             "form": form,
             "intro": _(
@@ -419,17 +483,21 @@ class LifecycleModelAdmin(AdminRoleEditing, AuditHistoryAdmin):
                     backfill_model.delay(model.pk, start.isoformat(), end.isoformat(), step)
                 except Exception:
                     logger.exception("could not enqueue the backfill of %s", model.key)
-                    messages.warning(request, "The backfill could not be queued: is the worker's broker running?")
+                    messages.warning(request, _("The backfill could not be queued: is the worker's broker running?"))
 
             transaction.on_commit(enqueue)
             messages.success(
                 request,
-                f"Backfill of “{model}” from {start} to {end} by {step} queued; the worker rebuilds the history.",
+                _(
+                    "Backfill of “%(model)s” from %(start)s to %(end)s by %(step)s queued; the worker rebuilds the "
+                    "history."
+                )
+                % {"model": model, "start": start, "end": end, "step": BACKFILL_STEP_LABELS[step]},
             )
             return HttpResponseRedirect(reverse("admin:lifecycle_lifecyclemodel_change", args=[model.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Backfill the stage history of {model}",
+            "title": _("Backfill the stage history of %(model)s") % {"model": model},
             "opts": self.opts,
             "original": model,
             "form": form,
@@ -457,7 +525,7 @@ class StageAdmin(AdminRoleEditing, AuditHistoryAdmin):
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # stages are added on their model's page, where its fallback is chosen
 
-    @admin.display(description="rules (joined by OR)")
+    @admin.display(description=gettext_lazy("rules (joined by OR)"))
     def rules(self, stage: Stage) -> str:
         return _rule_links(stage)
 
@@ -544,11 +612,11 @@ class StageRuleAdmin(AdminRoleEditing, AuditHistoryAdmin):
     editor_template = "admin/lifecycle/stagerule/rule_editor.html"
     preview_template = "admin/lifecycle/stagerule/rule_preview.html"
 
-    @admin.display(description="rule (conditions joined by AND)")
+    @admin.display(description=gettext_lazy("rule (conditions joined by AND)"))
     def rule(self, rule: StageRule) -> str:
         return conditions_describe(rule.conditions)
 
-    @admin.display(description="model", ordering="stage__model__key")
+    @admin.display(description=gettext_lazy("model"), ordering="stage__model__key")
     def model_name(self, rule: StageRule) -> LifecycleModel:
         return rule.stage.model
 
@@ -607,7 +675,7 @@ class StageRuleAdmin(AdminRoleEditing, AuditHistoryAdmin):
         if rule is not None and (position, conditions) == tuple(
             StageRule.objects.filter(pk=rule.pk).values_list("position", "conditions").first() or ()
         ):
-            messages.info(request, "Nothing changed.")
+            messages.info(request, _("Nothing changed."))
             return HttpResponseRedirect(self._rules_url(model))
         stored = rules_by_stage_stored(model=model)
         proposed = {
@@ -622,7 +690,9 @@ class StageRuleAdmin(AdminRoleEditing, AuditHistoryAdmin):
         if "_confirm" in request.POST:
             if request.POST.get("rules_version") == version:
                 return self._rule_save(request, rule, form, conditions, model, preview.moving)
-            messages.warning(request, "The model's rules were changed by someone else since this preview: check again.")
+            messages.warning(
+                request, _("The model's rules were changed by someone else since this preview: check again.")
+            )
         context = {
             "stage": stage,
             "before": [conditions_describe(c) for c in stored.get(stage.pk, [])],
@@ -636,7 +706,8 @@ class StageRuleAdmin(AdminRoleEditing, AuditHistoryAdmin):
                 for value in request.POST.getlist(name)
             ],
         }
-        return self._render(request, self.preview_template, rule, f"Preview: rule of “{stage}”", context)
+        title = _("Preview: rule of “%(stage)s”") % {"stage": stage}
+        return self._render(request, self.preview_template, rule, title, context)
 
     def _rule_save(self, request, rule, form, conditions, model, moving: int) -> HttpResponse:
         with transaction.atomic():
@@ -652,14 +723,27 @@ class StageRuleAdmin(AdminRoleEditing, AuditHistoryAdmin):
             else:
                 self.log_change(request, saved, [{"changed": {"fields": ["conditions", "position"]}}])
             _run_enqueue(request, model, RunKind.RULE_CHANGE)
-        messages.success(request, f"Saved the rule of “{saved.stage}”; {moving} customers move on the rule-change run.")
+        messages.success(
+            request,
+            ngettext(
+                "Saved the rule of “%(stage)s”; %(count)s customer moves on the rule-change run.",
+                "Saved the rule of “%(stage)s”; %(count)s customers move on the rule-change run.",
+                moving,
+            )
+            % {"stage": saved.stage, "count": number_format(moving, force_grouping=True)},
+        )
         return HttpResponseRedirect(self._rules_url(model))
 
     def _rules_url(self, model: LifecycleModel) -> str:
         return reverse("admin:lifecycle_stagerule_changelist") + f"?stage__model__id__exact={model.pk}"
 
     def _render_editor(self, request, rule, form, formset, *, errors=(), read_only: bool = False) -> HttpResponse:
-        title = f"{'View' if read_only else 'Edit'} rule of “{rule.stage}”" if rule else "Add a stage rule"
+        if rule is None:
+            title = _("Add a stage rule")
+        elif read_only:
+            title = _("View rule of “%(stage)s”") % {"stage": rule.stage}
+        else:
+            title = _("Edit rule of “%(stage)s”") % {"stage": rule.stage}
         if read_only:
             for each in [form, *formset.forms]:
                 for field in each.fields.values():

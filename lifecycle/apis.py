@@ -17,6 +17,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -24,6 +25,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clm.api import CanRead, CanWrite
+from clm.idempotency import HEADER as IDEMPOTENCY_HEADER
+from clm.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
+from clm.idempotency import KEY_TTL, REPLAYED_HEADER, idempotent
 from lifecycle.ingest import IngestKind, IngestRejected, records_ingest
 from lifecycle.ingest_kinds import CUSTOMERS, FUTURE_TOLERANCE
 from lifecycle.models import LifecycleModel, RunKind
@@ -52,9 +56,12 @@ _ERROR = inline_serializer(
             "IngestItemError",
             {"index": serializers.IntegerField(), "field": serializers.CharField(), "message": serializers.CharField()},
             many=True,
+            required=False,
+            help_text="Every invalid item; absent when the request as a whole is refused (e.g. not JSON)",
         ),
     },
 )
+_INGEST_DETAIL = inline_serializer("IngestRefused", {"detail": serializers.CharField()})
 _RESULT = inline_serializer(
     "IngestResult",
     {
@@ -81,8 +88,14 @@ class RecordsIngestApi(APIView):
     kind: IngestKind
     permission_classes = [CanWrite]
 
+    @idempotent
     def post(self, request: Request) -> Response:
         payload = request.data
+        if request.stream is None:  # DRF reads an empty body as {}
+            return Response(
+                {"detail": "The request body is empty; send a JSON object or a list of objects."},
+                status.HTTP_400_BAD_REQUEST,
+            )
         items = [payload] if isinstance(payload, dict) else payload
         if not isinstance(items, list):
             return Response({"detail": "Expected a JSON object or a list of objects."}, status.HTTP_400_BAD_REQUEST)
@@ -131,7 +144,26 @@ def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
             f"{', '.join(kind.key_fields)}; resending an identical item reports it as unchanged."
         ),
         request=kind.serializer_class(many=True),
-        responses={200: _RESULT, 201: _RESULT, 400: _ERROR, 409: _ERROR, 413: _ERROR},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                pattern=IDEMPOTENCY_KEY_PATTERN,
+                description="Optional, 1 to 255 visible ASCII characters (a UUID): resending the same request with "
+                f"the same key within {KEY_TTL.total_seconds() / 3600:.0f} hours returns the first answer without "
+                f"writing again (with `{REPLAYED_HEADER}: true`); the same key on a different request gets 422, "
+                "while the first is still running 409.",
+            )
+        ],
+        responses={
+            200: _RESULT,
+            201: _RESULT,
+            400: _ERROR,
+            409: _INGEST_DETAIL,
+            413: _INGEST_DETAIL,
+            422: _INGEST_DETAIL,
+        },
         examples=[
             OpenApiExample(
                 "errors",
@@ -229,6 +261,13 @@ class CustomerCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def decode_cursor(self, request: Request) -> Any:
+        # DRF answers a malformed cursor with 404, as if the list were gone; it is bad input.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise serializers.ValidationError({self.cursor_query_param: ["Invalid cursor; follow `next`."]}) from None
 
 
 def paginated_response(*, view: APIView, request: Request, queryset: Any, serializer_class: type) -> Response:

@@ -14,9 +14,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 
 from lifecycle.ingest import ValidItem, records_write
-from lifecycle.ingest_kinds import ORDERS
+from lifecycle.ingest_kinds import EARLIEST_EVENT, FUTURE_TOLERANCE, ORDERS
 from lifecycle.models import Customer, OrderStatus
 
 
@@ -62,6 +63,7 @@ def cdnow_parse(lines: list[str], file_format: CdnowFormat) -> dict[tuple[str, s
     width = 5 if file_format == CdnowFormat.SAMPLE else 4
     totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     errors: list[str] = []
+    latest = timezone.now() + FUTURE_TOLERANCE
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields or (number == 1 and not fields[0].isdigit()):
@@ -71,9 +73,15 @@ def cdnow_parse(lines: list[str], file_format: CdnowFormat) -> dict[tuple[str, s
             continue
         customer, day, amount = fields[0], fields[width - 3], fields[width - 1]
         try:
-            _midnight_utc(day)
+            moment = _midnight_utc(day)
         except ValueError:
             errors.append(f"line {number}: date: {day!r} is not a YYYYMMDD date")
+            continue
+        if moment < EARLIEST_EVENT:
+            errors.append(f"line {number}: date: {day!r} is before 1970-01-01")
+            continue
+        if moment > latest:
+            errors.append(f"line {number}: date: {day!r} is in the future")
             continue
         try:
             value = Decimal(amount)
@@ -95,7 +103,7 @@ def cdnow_customer_external_id(customer: str) -> str:
 
 def cdnow_import(*, path: Path, file_format: CdnowFormat | None = None) -> CdnowImportResult:
     """Import a CDNOW file in one transaction; a second run adds nothing."""
-    lines = path.read_text(encoding="ascii").splitlines()
+    lines = _ascii_lines(path)
     totals = cdnow_parse(lines, file_format or cdnow_detect_format(lines))
     first_day: dict[str, str] = {}
     for customer, day in totals:
@@ -131,6 +139,15 @@ def cdnow_import(*, path: Path, file_format: CdnowFormat | None = None) -> Cdnow
         orders=len(orders),
         orders_created=result.count("created"),
     )
+
+
+def _ascii_lines(path: Path) -> list[str]:
+    data = path.read_bytes()
+    try:
+        return data.decode("ascii").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CdnowFileError(f"line {line}: not an ASCII text file (byte 0x{data[exc.start]:02X})") from None
 
 
 @functools.cache  # ~550 distinct days among 70k records

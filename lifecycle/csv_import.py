@@ -4,7 +4,9 @@ Atomic by default: every line is validated, and one bad line means nothing is wr
 `skip_invalid`, good lines are written and bad ones are copied to a rejects file with their error.
 """
 
+import codecs
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +52,11 @@ def csv_import(
     """Import a CSV file; raises CsvImportError (nothing written) when atomic and any line is bad."""
     result = CsvImportResult()
     seen_keys: dict[tuple, str] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+    _refuse_utf16_and_utf32(path)
+    # Undecodable bytes become lone surrogates, found line by line, so an error names its true line
+    # (a strict decoder fails on a whole read buffer, lines before the bad one).
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(_utf8_lines(handle))
         header = _read_header(reader, kind)
         rejects = _RejectsWriter(rejects_path, header) if skip_invalid and rejects_path else None
         try:
@@ -71,13 +76,44 @@ def csv_import(
     return result
 
 
+_BYTE_ORDER_MARKS = [
+    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16's: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+]
+_NOT_UTF8 = "the file is not UTF-8 encoded"
+_SAVE_AS = 'save it as "CSV UTF-8"'
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _refuse_utf16_and_utf32(path: Path) -> None:
+    """UTF-16 and UTF-32 (what spreadsheets call "Unicode text") decode as UTF-8 full of NULs: name them."""
+    with path.open("rb") as handle:
+        start = handle.readline(4096)
+    for mark, name in _BYTE_ORDER_MARKS:
+        if start.startswith(mark):
+            raise CsvImportError([f"line 1: {_NOT_UTF8} but {name}; {_SAVE_AS}"])
+    if b"\x00" in start:
+        raise CsvImportError([f"line 1: {_NOT_UTF8} (it holds NUL bytes, as UTF-16 does); {_SAVE_AS}"])
+
+
+def _utf8_lines(handle: Iterator[str]) -> Iterator[str]:
+    for number, line in enumerate(handle, start=1):
+        escaped = _ESCAPED_BYTE.search(line)
+        if escaped:
+            byte = ord(escaped.group()) - 0xDC00
+            raise CsvImportError(
+                [f"line {number}: {_NOT_UTF8} (byte 0x{byte:02X} at character {escaped.start() + 1}); {_SAVE_AS}"]
+            )
+        yield line
+
+
 def _read_header(reader: Iterator[list[str]], kind: IngestKind) -> list[str]:
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise CsvImportError(["line 1: the file is empty; expected a header line"]) from None
-    except UnicodeDecodeError:
-        raise CsvImportError(["line 1: the file is not UTF-8 encoded"]) from None
     expected = kind.csv_columns()
     if len(header) == 1:
         for delimiter, name in _OTHER_DELIMITERS.items():
@@ -106,8 +142,6 @@ def _chunks(reader: Iterator[list[str]], width: int) -> Iterator[list[_Row]]:
             cells = next(reader)
         except StopIteration:
             break
-        except UnicodeDecodeError:
-            raise CsvImportError([f"line {line + 1}: the file is not UTF-8 encoded"]) from None
         except csv.Error as exc:
             raise CsvImportError([f"line {line + 1}: {exc}"]) from None
         start, line = line + 1, reader.line_num  # type: ignore[attr-defined]

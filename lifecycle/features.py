@@ -57,11 +57,28 @@ class FeatureType(StrEnum):
 
 
 @dataclass(frozen=True)
+class EventClock:
+    """Events whose timestamp, moved forward by a number of days, passing as_of can change a feature without new
+    data: an order entering the last 365 days (0) or leaving them (365); the last order turning N days old
+    (`thresholds`: the day counts the model's rules compare with, N and N + 1). Incremental passes look for
+    customers with such an event between the last pass and this one (lifecycle.services)."""
+
+    events: Callable[[], QuerySet]
+    customer: str  # the column naming the customer whose feature changes, e.g. customer_id
+    timestamp: str
+    windows: tuple[int, ...] = (0,)
+    thresholds: bool = False
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     type: FeatureType
     description: str
     expression: Callable[[datetime], Expression]
+    # None: the feature can change without an event we can see (e.g. a nightly model fit), so periodic passes of
+    # a model using it are full passes.
+    clocks: tuple[EventClock, ...] | None = None
 
     @property
     def alias(self) -> str:
@@ -131,18 +148,44 @@ def _engagements_since_last_order(as_of: datetime) -> Expression:
     )
 
 
-feature_register(Feature("order_count", FeatureType.INTEGER, "completed orders", _order_count))
+def _all_orders() -> QuerySet:
+    return Order.objects.all()
+
+
+def _all_engagements() -> QuerySet:
+    return Touchpoint.objects.filter(kind__in=ENGAGEMENT_KINDS)
+
+
+def _all_customers() -> QuerySet:
+    return Customer.objects.all()
+
+
+ORDERS_PLACED = EventClock(_all_orders, "customer_id", "placed_at")
+ENGAGEMENTS = EventClock(_all_engagements, "customer_id", "occurred_at")
+# Every model: a customer exists from first_seen_at on.
+EVENT_CLOCK_CUSTOMERS_APPEARING = EventClock(_all_customers, "id", "first_seen_at")
+
+feature_register(Feature("order_count", FeatureType.INTEGER, "completed orders", _order_count, (ORDERS_PLACED,)))
 feature_register(
     Feature(
         "orders_last_365d",
         FeatureType.INTEGER,
         "completed orders in the 365 days before as_of",
         lambda a: _order_count(a, orders__placed_at__gt=a - timedelta(days=365)),
+        (EventClock(_all_orders, "customer_id", "placed_at", windows=(0, 365)),),
     )
 )
-feature_register(Feature("total_spent", FeatureType.DECIMAL, "sum of completed order amounts", _total_spent))
 feature_register(
-    Feature("avg_order_value", FeatureType.DECIMAL, "total_spent / order_count (null without orders)", _avg_order_value)
+    Feature("total_spent", FeatureType.DECIMAL, "sum of completed order amounts", _total_spent, (ORDERS_PLACED,))
+)
+feature_register(
+    Feature(
+        "avg_order_value",
+        FeatureType.DECIMAL,
+        "total_spent / order_count (null without orders)",
+        _avg_order_value,
+        (ORDERS_PLACED,),
+    )
 )
 feature_register(
     Feature(
@@ -150,6 +193,7 @@ feature_register(
         FeatureType.DAYS_SINCE,
         "whole days since the first completed order (null without orders)",
         lambda a: Min("orders__placed_at", filter=_joined_completed(a)),
+        (EventClock(_all_orders, "customer_id", "placed_at", thresholds=True),),
     )
 )
 feature_register(
@@ -158,11 +202,16 @@ feature_register(
         FeatureType.DAYS_SINCE,
         "whole days since the last completed order (null without orders)",
         lambda a: Max("orders__placed_at", filter=_joined_completed(a)),
+        (EventClock(_all_orders, "customer_id", "placed_at", thresholds=True),),
     )
 )
 feature_register(
     Feature(
-        "days_since_first_seen", FeatureType.DAYS_SINCE, "whole days since first_seen_at", lambda a: F("first_seen_at")
+        "days_since_first_seen",
+        FeatureType.DAYS_SINCE,
+        "whole days since first_seen_at",
+        lambda a: F("first_seen_at"),
+        (EventClock(_all_customers, "id", "first_seen_at", thresholds=True),),
     )
 )
 feature_register(
@@ -171,6 +220,7 @@ feature_register(
         FeatureType.INTEGER,
         "touchpoints of kinds " + ", ".join(ENGAGEMENT_KINDS) + " in the 30 days before as_of",
         lambda a: _count(_engagements(a).filter(occurred_at__gt=a - timedelta(days=30))),
+        (EventClock(_all_engagements, "customer_id", "occurred_at", windows=(0, 30)),),
     )
 )
 feature_register(
@@ -179,6 +229,7 @@ feature_register(
         FeatureType.INTEGER,
         "the same kinds after the last completed order (null without orders)",
         _engagements_since_last_order,
+        (ORDERS_PLACED, ENGAGEMENTS),
     )
 )
 feature_register(
@@ -189,6 +240,7 @@ feature_register(
         lambda a: _count(
             Customer.objects.filter(referred_by=OuterRef("pk"), first_seen_at__lte=a).order_by(), by="referred_by"
         ),
+        (EventClock(_all_customers, "referred_by_id", "first_seen_at"),),
     )
 )
 feature_register(
@@ -201,6 +253,7 @@ feature_register(
             .order_by("-submitted_at", "-id")
             .values("score")[:1]
         ),
+        (EventClock(lambda: Feedback.objects.all(), "customer_id", "submitted_at"),),
     )
 )
 

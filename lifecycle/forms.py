@@ -13,6 +13,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from lifecycle.backfill import BackfillError, BackfillStep, backfill_moments
 from lifecycle.features import FEATURES
@@ -21,14 +24,14 @@ from lifecycle.rules import OPERATORS, Condition, RuleError, conditions_parse
 from lifecycle.templates import TEMPLATES
 
 OPERATOR_LABELS = {
-    "=": "= equals",
-    "!=": "≠ is not",
-    "<": "< less than",
-    "<=": "≤ at most",
-    ">": "> more than",
-    ">=": "≥ at least",
-    "between": "between low, high (inclusive)",
-    "in": "in a, b, c",
+    "=": gettext_lazy("= equals"),
+    "!=": gettext_lazy("≠ is not"),
+    "<": gettext_lazy("< less than"),
+    "<=": gettext_lazy("≤ at most"),
+    ">": gettext_lazy("> more than"),
+    ">=": gettext_lazy("≥ at least"),
+    "between": gettext_lazy("between low, high (inclusive)"),
+    "in": gettext_lazy("in a, b, c"),
 }
 MAX_CONDITIONS = 20
 
@@ -36,7 +39,7 @@ MAX_CONDITIONS = 20
 def _choices_with(choices: list[tuple[str, str]], current: Any) -> list[tuple[str, str]]:
     """Keep an unknown stored/posted value selectable, so that it is shown (and reported) rather than lost."""
     if current and current not in {value for value, _ in choices}:
-        return [*choices, (str(current), f"{current} (unknown)")]
+        return [*choices, (str(current), _("%(value)s (unknown)") % {"value": current})]
     return choices
 
 
@@ -80,14 +83,15 @@ class ConditionForm(forms.Form):
     value = forms.CharField(
         required=False,
         max_length=1000,
-        widget=forms.TextInput(attrs={"size": 14, "placeholder": "e.g. 2"}),
-        help_text="between: low, high — in: a, b, c",
+        widget=forms.TextInput(attrs={"size": 14, "placeholder": gettext_lazy("e.g. 2")}),
+        help_text=gettext_lazy("between: low, high — in: a, b, c"),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        feature_choices = [("", "— feature —")] + [(name, f"{name}: {f.description}") for name, f in FEATURES.items()]
-        operator_choices = [("", "— operator —")] + [(op, OPERATOR_LABELS.get(op, op)) for op in OPERATORS]
+        features = [(name, f"{name}: {f.description}") for name, f in FEATURES.items()]
+        feature_choices = [("", _("— feature —")), *features]
+        operator_choices = [("", _("— operator —"))] + [(op, OPERATOR_LABELS.get(op, op)) for op in OPERATORS]
         self.fields["feature"].widget.choices = _choices_with(feature_choices, self._current("feature"))
         self.fields["operator"].widget.choices = _choices_with(operator_choices, self._current("operator"))
 
@@ -174,7 +178,7 @@ class RuleForm(forms.ModelForm):
     class Meta:
         model = StageRule
         fields = ["stage", "position"]
-        help_texts = {"position": "Order among the stage's rules (rules of a stage are joined by OR)"}
+        help_texts = {"position": gettext_lazy("Order among the stage's rules (rules of a stage are joined by OR)")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -195,7 +199,9 @@ class LifecycleModelForm(forms.ModelForm):
         is_default = self.cleaned_data["is_default"]
         other = LifecycleModel.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
         if is_default and other is not None:
-            raise ValidationError(f"“{other}” is the default model; untick “default model” there first.")
+            raise ValidationError(
+                _("“%(model)s” is the default model; untick “default model” there first.") % {"model": other}
+            )
         return is_default
 
 
@@ -206,19 +212,32 @@ def stage_delete_blockers(stage: Stage, *, check_fallback: bool = True) -> list[
     because the log is append-only and funnels, flows and time in stage are computed from it.
     """
     reasons = []
+    name = stage.name_en
     if check_fallback and LifecycleModel.objects.filter(fallback_stage=stage).exists():
-        reasons.append(f"Stage “{stage.name_en}” is the model's fallback stage; choose another fallback first.")
+        reasons.append(
+            _("Stage “%(stage)s” is the model's fallback stage; choose another fallback first.") % {"stage": name}
+        )
     customers = CustomerStage.objects.filter(stage=stage).count()
     if customers:
-        who = "1 customer is" if customers == 1 else f"{customers} customers are"
         reasons.append(
-            f"Stage “{stage.name_en}” cannot be deleted: {who} in it now. Change the rules so that nobody lands "
-            "in it instead (customers then move on the rule-change run); the stage stays for the history."
+            ngettext(
+                "Stage “%(stage)s” cannot be deleted: %(count)s customer is in it now. Change the rules so that "
+                "nobody lands in it instead (customers then move on the rule-change run); the stage stays for the "
+                "history.",
+                "Stage “%(stage)s” cannot be deleted: %(count)s customers are in it now. Change the rules so that "
+                "nobody lands in it instead (customers then move on the rule-change run); the stage stays for the "
+                "history.",
+                customers,
+            )
+            % {"stage": name, "count": number_format(customers, force_grouping=True)}
         )
     elif StageTransition.objects.filter(Q(from_stage=stage) | Q(to_stage=stage)).exists():
         reasons.append(
-            f"Stage “{stage.name_en}” cannot be deleted: customers have been in it, and the stage history "
-            "(funnels, flows, time in stage) keeps it. Remove its rules to stop classifying into it."
+            _(
+                "Stage “%(stage)s” cannot be deleted: customers have been in it, and the stage history "
+                "(funnels, flows, time in stage) keeps it. Remove its rules to stop classifying into it."
+            )
+            % {"stage": name}
         )
     return reasons
 
@@ -236,13 +255,17 @@ class StageForm(forms.ModelForm):
         key = self.cleaned_data["key"]
         model_id = self.instance.model_id
         if model_id and Stage.objects.filter(model_id=model_id, key=key).exclude(pk=self.instance.pk).exists():
-            raise ValidationError(f"This model already has a stage with the key “{key}”; keys must be unique.")
+            raise ValidationError(
+                _("This model already has a stage with the key “%(key)s”; keys must be unique.") % {"key": key}
+            )
         return key
 
 
 class StageInlineForm(StageForm):
     is_fallback = forms.BooleanField(
-        label="fallback", required=False, help_text="Customers who match no rule go here (exactly one stage)"
+        label=gettext_lazy("fallback"),
+        required=False,
+        help_text=gettext_lazy("Customers who match no rule go here (exactly one stage)"),
     )
 
 
@@ -256,7 +279,7 @@ class StageInlineFormSet(BaseInlineFormSet):
             form.fields["is_fallback"].initial = form.instance.pk is not None and form.instance.pk == parent_fallback
 
     def get_unique_error_message(self, unique_check: Iterable[str]) -> str:
-        return "Two stages use the same key; a stage key must be unique within its model."
+        return _("Two stages use the same key; a stage key must be unique within its model.")
 
     def clean(self) -> None:
         super().clean()
@@ -268,13 +291,19 @@ class StageInlineFormSet(BaseInlineFormSet):
         errors = []
         if len(fallbacks) != 1:
             errors.append(
-                "Tick “fallback” on exactly one stage: the model needs a fallback stage among its own stages "
-                f"for customers who match no rule ({len(fallbacks)} ticked)."
+                _(
+                    "Tick “fallback” on exactly one stage: the model needs a fallback stage among its own stages "
+                    "for customers who match no rule (%(count)s ticked)."
+                )
+                % {"count": len(fallbacks)}
             )
         # Stages in use are refused earlier, with counts (the model admin's hand_clean_DELETE).
         for form in self.forms:
             if self._should_delete_form(form) and form.instance.pk is not None and form.cleaned_data.get("is_fallback"):
-                errors.append(f"Stage “{form.instance.name_en}” is ticked as the fallback and cannot be deleted.")
+                errors.append(
+                    _("Stage “%(stage)s” is ticked as the fallback and cannot be deleted.")
+                    % {"stage": form.instance.name_en}
+                )
         if errors:
             raise ValidationError(errors)
         # The parent model's admin sets the fallback from the ticked row once the stages are saved.
@@ -286,13 +315,15 @@ class StageInlineFormSet(BaseInlineFormSet):
 
 class TemplateInstallForm(forms.Form):
     template = forms.ChoiceField(widget=forms.RadioSelect)
-    make_default = forms.BooleanField(required=False, label="Make it the default model if there is none", initial=False)
+    make_default = forms.BooleanField(
+        required=False, label=gettext_lazy("Make it the default model if there is none"), initial=False
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         installed = set(LifecycleModel.objects.filter(key__in=TEMPLATES).values_list("key", flat=True))
         self.fields["template"].choices = [
-            (key, f"{t.name_en} ({key}): {t.description}" + (" — installed" if key in installed else ""))
+            (key, f"{t.name_en} ({key}): {t.description}" + (_(" — installed") if key in installed else ""))
             for key, t in TEMPLATES.items()
         ]
 
@@ -300,10 +331,13 @@ class TemplateInstallForm(forms.Form):
 # --- backfill --------------------------------------------------------------------------------------
 
 
+BACKFILL_STEP_LABELS = {BackfillStep.DAY: gettext_lazy("day"), BackfillStep.WEEK: gettext_lazy("week")}
+
+
 class BackfillForm(forms.Form):
-    start = forms.DateField(help_text="YYYY-MM-DD, first day of the history to rebuild")
-    end = forms.DateField(help_text="YYYY-MM-DD, last day (before today)")
-    step = forms.ChoiceField(choices=[(step.value, step.value) for step in BackfillStep], initial=BackfillStep.WEEK)
+    start = forms.DateField(help_text=gettext_lazy("YYYY-MM-DD, first day of the history to rebuild"))
+    end = forms.DateField(help_text=gettext_lazy("YYYY-MM-DD, last day (before today)"))
+    step = forms.ChoiceField(choices=list(BACKFILL_STEP_LABELS.items()), initial=BackfillStep.WEEK)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

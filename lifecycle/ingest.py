@@ -20,6 +20,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from lifecycle.models import Channel, Customer
+from lifecycle.services import customers_mark_changed
 
 WRITE_CHUNK = 2000  # rows per query: `IN (...)` lists stay far below SQLite's 32,766 variables (SQLite ≥ 3.32)
 
@@ -159,8 +160,10 @@ def records_validate(
             errors.append(ItemError(index, "item", f"Expected an object, got {type(raw).__name__}."))
             continue
         serializer = kind.serializer_class(data=raw, context={"channel_ids": channels})
-        if not serializer.is_valid():
-            errors += _flatten_errors(index, serializer.errors)
+        # A misspelt optional field would otherwise be dropped without a word (a CSV's header is checked alike).
+        unknown = [ItemError(index, str(name), _unknown_field(kind)) for name in raw if name not in serializer.fields]
+        if not serializer.is_valid() or unknown:
+            errors += unknown + (_flatten_errors(index, serializer.errors) if serializer.errors else [])
             continue
         values = dict(serializer.validated_data)
         item = ValidItem(
@@ -185,6 +188,10 @@ def records_validate(
         errors += kind.validate_batch(valid)
     bad = {error.index for error in errors}
     return [item for item in valid if item.index not in bad], sorted(errors, key=lambda e: e.index)
+
+
+def _unknown_field(kind: IngestKind) -> str:
+    return f"Unknown field; the fields are: {', '.join(kind.csv_columns())}."
 
 
 def _unknown_customer_errors(items: list[ValidItem]) -> list[ItemError]:
@@ -229,6 +236,8 @@ def records_write(*, kind: IngestKind, items: list[ValidItem]) -> IngestResult:
             replace(item, status="updated") if item.index in changed and item.status == "unchanged" else item
             for item in result.items
         ]
+    # In the writing transaction: the reclassification the change needs is not lost with a broker that is down.
+    customers_mark_changed(customer_ids=result.touched_customer_ids)
     return result
 
 
@@ -284,6 +293,8 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
             continue
         changes = {name: value for name, value in item.values.items() if row[name] != value}
         statuses[item.index] = "updated" if changes else "unchanged"
+        if "customer_id" in changes:  # the record moved: its former customer's features change too
+            result.touched_customer_ids.add(row["customer_id"])
         if changes:
             changed_fields.update(changes)
             stored = {name: value for name, value in row.items() if name != "pk"}

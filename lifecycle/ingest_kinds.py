@@ -3,6 +3,9 @@
 Field names here are the API's and the CSV columns' names (docs/IMPORT.md).
 """
 
+import json
+import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +24,7 @@ from lifecycle.ingest import (
     ingest_kind_register,
 )
 from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
+from lifecycle.services import customers_mark_changed
 
 EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 # Shops' clocks drift; an event more than this far ahead of ours is a data error.
@@ -57,20 +61,63 @@ class ChannelKeyField(serializers.Field):
 
 
 class PropertiesField(serializers.JSONField):
-    """A JSON object; CSV cells carry it as JSON text."""
+    """A JSON object; CSV cells carry it as JSON text. Only what PostgreSQL's jsonb stores faithfully."""
 
     def to_internal_value(self, value: Any) -> dict:
         if isinstance(value, str):
             try:
-                value = super().to_internal_value(value.encode()) if value else {}
-            except serializers.ValidationError:
+                value = json.loads(value, parse_constant=_refuse_constant) if value else {}
+            except ValueError:
                 raise serializers.ValidationError("Not valid JSON.") from None
         if not isinstance(value, dict):
             raise serializers.ValidationError("Expected a JSON object.")
+        problem = _unstorable_json(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(binary=True, **kwargs)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unstorable_json(value: Any) -> str | None:
+    """Why jsonb cannot store `value` as sent (NUL, a lone surrogate, NaN or infinity), naming where; or None.
+
+    Iterative: a body nested as deep as the JSON parser allows must not exhaust the stack here.
+    """
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, dict):
+            for name, item in node.items():
+                problem = _unstorable_text(name)
+                if problem:
+                    return f"A name {problem} (in {path or 'the object'})."
+                pending.append((f"{path}.{name}" if path else name, item))
+        elif isinstance(node, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(node))
+        elif isinstance(node, str):
+            problem = _unstorable_text(node)
+            if problem:
+                return f"The text at {path} {problem}."
+        elif isinstance(node, float) and not math.isfinite(node):
+            return f"The number at {path} is not finite."
+    return None
+
+
+def _unstorable_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character"
+    if _SURROGATE.search(text):
+        return "contains a lone surrogate character"
+    return None
 
 
 def external_id_field(**kwargs: Any) -> serializers.CharField:
@@ -153,7 +200,7 @@ def _referrers_link(items: list[ValidItem]) -> set[int]:
         return set()
     ids = customer_ids_by_external_id(set(wanted) | {ref for ref in wanted.values() if ref})
     referred = [ids[ext] for ext in wanted]
-    changed = []
+    changed, former_referrers = [], []
     for start in range(0, len(referred), WRITE_CHUNK):
         customers = Customer.objects.filter(pk__in=referred[start : start + WRITE_CHUNK])
         for external_id, customer_id, referred_by_id in customers.values_list("external_id", "pk", "referred_by_id"):
@@ -161,7 +208,10 @@ def _referrers_link(items: list[ValidItem]) -> set[int]:
             referrer_id = ids[referrer] if referrer else None
             if referred_by_id != referrer_id:
                 changed.append(Customer(pk=customer_id, external_id=external_id, referred_by_id=referrer_id))
+                if referred_by_id is not None:
+                    former_referrers.append(referred_by_id)
     Customer.objects.bulk_update(changed, ["referred_by_id"], batch_size=WRITE_CHUNK)
+    customers_mark_changed(customer_ids=former_referrers)  # their referral counts drop
     changed_ext = {customer.external_id for customer in changed}
     return {item.index for item in items if item.values["external_id"] in changed_ext}
 

@@ -38,6 +38,12 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the personal data was erased (lifecycle.privacy); the events are kept"
+    )
+    # Audit of admin edits, exports and erasures (ingestion writes in bulk and records none). Email and name
+    # are left out so the history never holds a copy of them; an erasure replaces the external id in it.
+    history = HistoricalRecords(get_user=history_user, excluded_fields=["email", "name"])
 
     class Meta:
         ordering = ["id"]
@@ -119,6 +125,8 @@ class Touchpoint(models.Model):
         indexes = [
             models.Index(fields=["customer", "occurred_at"], name="touchpoint_customer_occurred"),
             models.Index(fields=["channel", "occurred_at"], name="touchpoint_channel_occurred"),
+            # Incremental passes: touchpoints entering or leaving a feature's window (lifecycle.features clocks).
+            models.Index(fields=["occurred_at"], name="touchpoint_occurred"),
             models.Index(
                 fields=["campaign_code", "occurred_at"], condition=~Q(campaign_code=""), name="touchpoint_campaign"
             ),
@@ -144,7 +152,10 @@ class Feedback(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=10), name="feedback_score_0_to_10"),
         ]
-        indexes = [models.Index(fields=["customer", "submitted_at"], name="feedback_customer_submitted")]
+        indexes = [
+            models.Index(fields=["customer", "submitted_at"], name="feedback_customer_submitted"),
+            models.Index(fields=["submitted_at"], name="feedback_submitted"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.score} from {self.customer_id}"
@@ -262,13 +273,72 @@ class ClassificationRun(models.Model):
     transitions = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=9, choices=RunStatus.choices, default=RunStatus.RUNNING)
     error = models.TextField(blank=True, default="")
+    incremental = models.BooleanField(
+        default=False, help_text="Only customers with new data or crossing a time threshold were classified"
+    )
+    rules_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["model", "-started_at"], name="run_model_started")]
+        constraints = [
+            # Beat started twice, or a pass still running when the next is due: the second one is refused.
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(kind="periodic", status="running"),
+                name="one_running_periodic_run_per_model",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} run of {self.model.key} as of {self.as_of:%Y-%m-%d} ({self.status})"
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ClassificationChunk(models.Model):
+    """One customer id range of a run: classified in one transaction, by whichever worker takes it."""
+
+    run = models.ForeignKey(ClassificationRun, on_delete=models.CASCADE, related_name="chunks")
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    status = models.CharField(max_length=7, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
+    # Counted before the work starts, in its own transaction, so that deliveries cut off by a killed worker count.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    customers_evaluated = models.PositiveIntegerField(default=0)
+    transitions = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, default="", help_text="Who classified it (host, process)")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "first_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "first_id"], name="one_chunk_per_range_start")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.first_id}..{self.last_id} of run {self.run_id} ({self.status})"
+
+
+class ChangedCustomer(models.Model):
+    """Outbox in PostgreSQL: a customer whose data changed and who awaits reclassification in one model.
+
+    Written in the transaction that stores the change, so it survives a broker that is down; the next run that
+    classifies the customer as of a later moment deletes it. Periodic passes classify only these customers and
+    those whose time-based conditions cross a threshold.
+    """
+
+    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["model", "customer"], name="changedcustomer_model_customer")]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} changed at {self.changed_at:%Y-%m-%d %H:%M} (model {self.model_id})"
 
 
 class TransitionCause(models.TextChoices):

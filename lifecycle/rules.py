@@ -6,6 +6,8 @@ parameters, never evaluated. A feature that is NULL for a customer (e.g. days si
 any order) matches no condition, whatever the operator.
 """
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Case, Expression, IntegerField, Q, QuerySet, Value, When
+from django.utils.translation import gettext as _
 
 from lifecycle.features import FEATURES, Feature, FeatureType
 from lifecycle.models import Customer, LifecycleModel, Stage
@@ -39,57 +42,59 @@ class Condition:
 
 def _number(feature: Feature, raw: Any) -> int | Decimal:
     if isinstance(raw, bool):
-        raise ValueError("must be a number, not true/false")
+        raise ValueError(_("must be a number, not true/false"))
     if feature.type in (FeatureType.INTEGER, FeatureType.DAYS_SINCE):
         if isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer()):
             return int(raw)
         if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
             return int(raw)
-        raise ValueError(f"must be a whole number for {feature.name}")
+        raise ValueError(_("must be a whole number for %(feature)s") % {"feature": feature.name})
     try:
         number = Decimal(str(raw)) if isinstance(raw, int | float | str) else None
     except InvalidOperation:
         number = None
     if number is None or not number.is_finite():
-        raise ValueError(f"must be a number for {feature.name}")
+        raise ValueError(_("must be a number for %(feature)s") % {"feature": feature.name})
     return number
 
 
 def condition_parse(data: Any, path: str = "condition") -> Condition:
     """Check one condition's data and return it typed; raises RuleError naming the field."""
     if not isinstance(data, dict):
-        raise RuleError([(path, "must be an object with feature, operator and value")])
+        raise RuleError([(path, _("must be an object with feature, operator and value"))])
     errors: list[tuple[str, str]] = []
     unknown_keys = set(data) - {"feature", "operator", "value"}
     if unknown_keys:
-        errors.append((path, f"unknown field(s): {', '.join(sorted(unknown_keys))}"))
+        errors.append((path, _("unknown field(s): %(fields)s") % {"fields": ", ".join(sorted(unknown_keys))}))
     feature = FEATURES.get(data.get("feature"))  # type: ignore[arg-type]
     if feature is None:
-        errors.append((f"{path}.feature", f"unknown feature {data.get('feature')!r}; known: {', '.join(FEATURES)}"))
+        message = _("unknown feature %(feature)r; known: %(known)s")
+        errors.append((f"{path}.feature", message % {"feature": data.get("feature"), "known": ", ".join(FEATURES)}))
     operator = data.get("operator")
     if operator not in OPERATORS:
-        errors.append((f"{path}.operator", f"unknown operator {operator!r}; use one of {' '.join(OPERATORS)}"))
+        message = _("unknown operator %(operator)r; use one of %(known)s")
+        errors.append((f"{path}.operator", message % {"operator": operator, "known": " ".join(OPERATORS)}))
     if errors or feature is None:
         raise RuleError(errors)
     raw = data.get("value")
     try:
         if operator == "between":
             if not isinstance(raw, list | tuple) or len(raw) != 2:
-                raise ValueError("between needs a list of two numbers [low, high]")
+                raise ValueError(_("between needs a list of two numbers [low, high]"))
             low, high = _number(feature, raw[0]), _number(feature, raw[1])
             if low > high:
-                raise ValueError(f"between needs low ≤ high; got [{low}, {high}]")
+                raise ValueError(_("between needs low ≤ high; got [%(low)s, %(high)s]") % {"low": low, "high": high})
             value: Any = (low, high)
         elif operator == "in":
             if not isinstance(raw, list | tuple) or not raw or len(raw) > MAX_IN_VALUES:
-                raise ValueError(f"in needs a list of 1 to {MAX_IN_VALUES} numbers")
+                raise ValueError(_("in needs a list of 1 to %(limit)s numbers") % {"limit": MAX_IN_VALUES})
             value = tuple(_number(feature, item) for item in raw)
         else:
             value = _number(feature, raw)
         if feature.type == FeatureType.DAYS_SINCE and any(
             v < 0 for v in (value if isinstance(value, tuple) else (value,))
         ):
-            raise ValueError("days cannot be negative")
+            raise ValueError(_("days cannot be negative"))
     except ValueError as exc:
         raise RuleError([(f"{path}.value", str(exc))]) from None
     return Condition(feature, operator, value)
@@ -98,7 +103,7 @@ def condition_parse(data: Any, path: str = "condition") -> Condition:
 def conditions_parse(conditions: Any) -> list[Condition]:
     """Check a rule's conditions (AND); every error is collected before raising."""
     if not isinstance(conditions, list) or not conditions:
-        raise RuleError([("conditions", "a rule needs a list of at least one condition")])
+        raise RuleError([("conditions", _("a rule needs a list of at least one condition"))])
     parsed, errors = [], []
     for index, data in enumerate(conditions):
         try:
@@ -154,7 +159,7 @@ def conditions_describe(conditions: Sequence[dict]) -> str:
         value = c.get("value")
         shown = f"{value[0]}..{value[1]}" if c.get("operator") == "between" and isinstance(value, list) else value
         parts.append(f"{c.get('feature')} {c.get('operator')} {shown}")
-    return " and ".join(parts) or "(no condition)"
+    return (" " + _("and") + " ").join(parts) or _("(no condition)")
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,25 @@ def _stages_and_rules(model: LifecycleModel) -> tuple[list[Stage], dict[int, lis
     return stages, {stage.pk: [rule.conditions for rule in stage.rules.all()] for stage in stages}
 
 
+def model_conditions(model: LifecycleModel) -> list[Condition]:
+    """Every condition of the model's stored rules, parsed (invalid rules raise RuleError)."""
+    stages, rules = _stages_and_rules(model)
+    _validate(model, stages, rules)
+    return [
+        condition for stage in stages for conditions in rules[stage.pk] for condition in conditions_parse(conditions)
+    ]
+
+
+def model_fingerprint(model: LifecycleModel) -> str:
+    """A digest of what decides the model's stages: two runs with the same fingerprint applied the same rules."""
+    stages, rules = _stages_and_rules(model)
+    decisive = {
+        "fallback": model.fallback_stage_id,
+        "stages": [[stage.pk, stage.priority, rules[stage.pk]] for stage in stages],
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def model_validate(model: LifecycleModel, rules_by_stage: dict[int, list[list[dict]]] | None = None) -> None:
     """A model can classify: it has a fallback among its stages and every rule is valid."""
     stages, stored = _stages_and_rules(model)
@@ -178,7 +202,8 @@ def model_validate(model: LifecycleModel, rules_by_stage: dict[int, list[list[di
 def _validate(model: LifecycleModel, stages: list[Stage], rules: dict[int, list[list[dict]]]) -> None:
     errors: list[tuple[str, str]] = []
     if model.fallback_stage_id is None or model.fallback_stage_id not in {s.pk for s in stages}:
-        errors.append(("fallback_stage", f"model {model.key!r} needs a fallback stage among its own stages"))
+        message = _("model %(model)r needs a fallback stage among its own stages") % {"model": model.key}
+        errors.append(("fallback_stage", message))
     for stage in stages:
         for index, conditions in enumerate(rules.get(stage.pk, [])):
             try:

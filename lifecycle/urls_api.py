@@ -10,6 +10,7 @@ from lifecycle.apis import (
     LifecycleModelReclassifyApi,
     ingest_api,
 )
+from lifecycle.apis_privacy import CustomerDataExportApi, CustomerEraseApi
 from lifecycle.ingest_kinds import FEEDBACK, ORDERS, TOUCHPOINTS
 
 urlpatterns = [
@@ -21,6 +22,9 @@ urlpatterns = [
         CustomerTransitionListApi.as_view(),
         name="api-customer-transitions",
     ),
+    # Personal data (admin scope): export everything, erase what identifies the customer (docs/PRIVACY.md).
+    path("customers/<str:external_id>/export/", CustomerDataExportApi.as_view(), name="api-customer-export"),
+    path("customers/<str:external_id>/erase/", CustomerEraseApi.as_view(), name="api-customer-erase"),
     path("orders/", ingest_api(ORDERS).as_view(), name="orders-ingest"),
     path("touchpoints/", ingest_api(TOUCHPOINTS).as_view(), name="touchpoints-ingest"),
     path("feedback/", ingest_api(FEEDBACK).as_view(), name="feedback-ingest"),

@@ -5,7 +5,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from lifecycle.admin import AdminRoleEditing, AuditHistoryAdmin
+from clm.admin import AuditHistoryAdmin
+from lifecycle.admin import AdminRoleEditing
 from metrics.models import ClvFit, MetricsRun, MetricTarget
 
 

@@ -12,7 +12,13 @@ from django.db.models import F, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -205,16 +211,27 @@ class CustomerDrillDownApi(APIView):
         return paginated_response(view=self, request=request, queryset=customers, serializer_class=CustomerItem)
 
 
+_CUSTOMERS_CSV = OpenApiResponse(OpenApiTypes.STR, description="With `export=csv`: every customer, header row first")
+
+
 def _schema(
-    operation_id: str, summary: str, description: str, inputs: type, responses: Any = _METRIC, path_key: bool = False
+    operation_id: str,
+    summary: str,
+    description: str,
+    inputs: type,
+    responses: Any = _METRIC,
+    path_key: bool = False,
+    csv: bool = False,
 ) -> Any:
+    """`csv`: a customer list, which `export=csv` answers as text/csv."""
     parameters = [_KEY_PARAMETER, inputs] if path_key else [inputs]
+    ok = {(200, "application/json"): responses, (200, "text/csv"): _CUSTOMERS_CSV} if csv else {200: responses}
     return extend_schema(
         operation_id=operation_id,
         summary=summary,
         description=description,
         parameters=parameters,
-        responses={200: responses, 400: OpenApiTypes.OBJECT, 404: _DETAIL},
+        responses={**ok, 400: OpenApiTypes.OBJECT, 404: _DETAIL},
         tags=["metrics"],
     )
 
@@ -255,6 +272,7 @@ class ModelFunnelCustomersApi(CustomerDrillDownApi):
         "Cursor-paginated (follow `next`); `?export=csv` streams them all.",
         FunnelCustomersInput,
         CustomerItem(many=True),
+        csv=True,
         path_key=True,
     )
     def get(self, request: Request, key: str) -> Response | HttpResponse:
@@ -309,6 +327,7 @@ class ModelFlowCustomersApi(CustomerDrillDownApi):
         "Distinct customers who moved from `from_stage` to `to_stage` in the period.",
         FlowCustomersInput,
         CustomerItem(many=True),
+        csv=True,
         path_key=True,
     )
     def get(self, request: Request, key: str) -> Response | HttpResponse:
@@ -426,6 +445,12 @@ class CohortCustomersInput(FiltersInput):
     cohort = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="The cohort month, YYYY-MM")
     month = serializers.IntegerField(min_value=0, max_value=23, help_text="k: months after the first order")
 
+    def validate_cohort(self, value: str) -> str:
+        # Bounded like every date of the data (1970 to now), which also keeps month arithmetic within years 1..9999.
+        if not "1970-01" <= value <= timezone.now().strftime("%Y-%m"):
+            raise serializers.ValidationError(f"{value} is before 1970-01 or in the future.")
+        return value
+
 
 class CohortCustomersApi(CustomerDrillDownApi):
     filename = "cohort-customers.csv"
@@ -436,6 +461,7 @@ class CohortCustomersApi(CustomerDrillDownApi):
         "Customers of the cohort with a completed order in month k after their first.",
         CohortCustomersInput,
         CustomerItem(many=True),
+        csv=True,
     )
     def get(self, request: Request) -> Response | HttpResponse:
         from metrics.cohorts import cohort_customers
@@ -488,6 +514,7 @@ class RfmCustomersApi(CustomerDrillDownApi):
         "As of the day.",
         RfmCustomersInput,
         CustomerItem(many=True),
+        csv=True,
     )
     def get(self, request: Request) -> Response | HttpResponse:
         from metrics.rfm import SEGMENTS, rfm_customers
@@ -536,6 +563,7 @@ class ActivityCustomersApi(CustomerDrillDownApi):
         "",
         ActivityCustomersInput,
         CustomerItem(many=True),
+        csv=True,
     )
     def get(self, request: Request) -> Response | HttpResponse:
         from metrics.activity import activity_customers

@@ -1,6 +1,7 @@
 """Predicted customer value: the BG/NBD and Gamma-Gamma models, fitted by maximum likelihood (SPEC §5).
 
-Pure numerical code (numpy/scipy, no Django), in the notation of the papers:
+Pure numerical code (numpy/scipy; Django only to translate the ClvFitError messages, which the value page
+shows), in the notation of the papers:
 
 - BG/NBD (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way", Marketing Science 24(2)):
   while alive a customer buys at a Poisson rate λ ~ Gamma(r, α); after every purchase she drops out with
@@ -18,6 +19,8 @@ days, small x) that this shrinks the work several times at no cost in precision.
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import expit, gammaln, hyp2f1
@@ -192,11 +195,16 @@ def _minimize(objective, start: NDArray[np.float64], what: str) -> NDArray[np.fl
                 options={"maxiter": 20_000, "xatol": 1e-10, "fatol": 1e-12},
             )
     if not result.success or not np.isfinite(result.fun):
-        raise ClvFitError(f"The {what} fit did not converge ({result.message}).")
+        raise ClvFitError(
+            _("The %(model)s fit did not converge (%(reason)s).") % {"model": what, "reason": result.message}
+        )
     if np.any(np.abs(result.x) >= _AT_BOUND):
         raise ClvFitError(
-            f"The {what} fit did not converge: a parameter runs off to {'0' if result.x.min() < 0 else 'infinity'}; "
-            "the purchase history is too short or too uniform to estimate the model."
+            _(
+                "The %(model)s fit did not converge: a parameter runs off to %(limit)s; the purchase history is too "
+                "short or too uniform to estimate the model."
+            )
+            % {"model": what, "limit": "0" if result.x.min() < 0 else _("infinity")}
         )
     return result.x
 
@@ -205,16 +213,19 @@ def bgnbd_fit(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> BgNbd
     """Maximum-likelihood BG/NBD parameters for the customers' (x, t_x, T); raises ClvFitError on degenerate data."""
     x, t_x, big_t = _arrays(frequency, recency, age)
     if x.size == 0:
-        raise ClvFitError("No customer has a completed order yet: there is nothing to fit the purchase model on.")
+        raise ClvFitError(_("No customer has a completed order yet: there is nothing to fit the purchase model on."))
     if not np.any(x > 0):
         raise ClvFitError(
-            f"None of the {x.size} customers has a repeat purchase yet: the purchase model (BG/NBD) needs repeat "
-            "buyers to tell how often customers buy and how soon they drop out."
+            _(
+                "None of the %(customers)s customers has a repeat purchase yet: the purchase model (BG/NBD) needs "
+                "repeat buyers to tell how often customers buy and how soon they drop out."
+            )
+            % {"customers": x.size}
         )
     if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > big_t) or np.any(big_t < 0):
         raise ValueError("Each customer needs 0 ≤ recency ≤ age and a frequency ≥ 0.")
     if not np.any(big_t > 0):
-        raise ClvFitError("Every customer made their first purchase at the calibration end: there is no history.")
+        raise ClvFitError(_("Every customer made their first purchase at the calibration end: there is no history."))
     (x, t_x, big_t), weights = _compress(x, t_x, big_t)
     total = weights.sum()
     # The Γ-function terms depend on x alone, which takes few distinct values: evaluate them once per value.
@@ -240,7 +251,7 @@ def bgnbd_fit(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> BgNbd
         value = -float(weights @ terms) / total  # per customer: keeps the gradient O(1) whatever the size
         return value if np.isfinite(value) else np.inf
 
-    log_params = _minimize(objective, np.zeros(4), "purchase model (BG/NBD)")
+    log_params = _minimize(objective, np.zeros(4), _("purchase model (BG/NBD)"))
     r, alpha, a, b = (float(v) for v in np.exp(log_params))
     return BgNbdParams(r, alpha, a, b, log_likelihood=float(-objective(log_params) * total))
 
@@ -274,14 +285,18 @@ def gamma_gamma_fit(frequency: ArrayLike, monetary: ArrayLike) -> GammaGammaPara
     if x.size == 0 or np.any(x < 1) or np.any(m <= 0):
         if x.size == 0:
             raise ClvFitError(
-                "No customer has a repeat purchase with a positive amount yet: the spend model (Gamma-Gamma) is "
-                "fitted on repeat purchases only."
+                _(
+                    "No customer has a repeat purchase with a positive amount yet: the spend model (Gamma-Gamma) is "
+                    "fitted on repeat purchases only."
+                )
             )
         raise ValueError("Gamma-Gamma is fitted on customers with frequency ≥ 1 and monetary value > 0 only.")
     if np.ptp(m) == 0:
         raise ClvFitError(
-            "Every repeat customer spent exactly the same mean amount: the spend model (Gamma-Gamma) cannot tell "
-            "how spend varies between customers."
+            _(
+                "Every repeat customer spent exactly the same mean amount: the spend model (Gamma-Gamma) cannot tell "
+                "how spend varies between customers."
+            )
         )
     total = float(x.size)
     # As for BG/NBD: Γ-terms per distinct x, logs of the data once; per evaluation one log per customer remains.
@@ -305,12 +320,15 @@ def gamma_gamma_fit(frequency: ArrayLike, monetary: ArrayLike) -> GammaGammaPara
 
     # Start at a sensible scale (γ ≈ q·mean/p with p = q = 1 → γ ≈ mean spend): the likelihood is flat far off.
     start = np.array([0.0, np.log(2.0), np.log(float(np.mean(m)))])
-    log_params = _minimize(objective, start, "spend model (Gamma-Gamma)")
+    log_params = _minimize(objective, start, _("spend model (Gamma-Gamma)"))
     p, q, gamma = (float(v) for v in np.exp(log_params))
     if q <= 1:
         raise ClvFitError(
-            f"The spend model (Gamma-Gamma) gives q = {q:.3f} ≤ 1: mean spend per customer would be unbounded "
-            "(a few extreme spenders dominate); predicted spend is not available."
+            _(
+                "The spend model (Gamma-Gamma) gives q = %(q)s ≤ 1: mean spend per customer would be unbounded (a few "
+                "extreme spenders dominate); predicted spend is not available."
+            )
+            % {"q": number_format(q, 3)}
         )
     return GammaGammaParams(p, q, gamma, log_likelihood=float(-objective(log_params) * total))
 

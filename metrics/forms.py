@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.forms import NameChoiceField
 from lifecycle.models import Channel
 from metrics.filters import MetricFilters
 from metrics.kinds import day_end, period_default
@@ -18,7 +19,7 @@ class FiltersForm(forms.Form):
         label=_("First seen from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     cohort_end = forms.DateField(label=_("to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    channel = forms.ModelChoiceField(
+    channel = NameChoiceField(
         label=_("Acquisition channel"),
         queryset=Channel.objects.filter(active=True),
         to_field_name="key",

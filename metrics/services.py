@@ -16,12 +16,17 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from clm.locks import job_lock, proves_exclusive
 from lifecycle.models import LifecycleModel, RunStatus, StageTransition
 from metrics.filters import MetricFilters
 from metrics.kinds import KINDS, day_end, params_key, period_default
 from metrics.models import MetricsJob, MetricSnapshot, MetricsRun, PipelineSnapshot
 
 logger = logging.getLogger(__name__)
+
+
+class JobAlreadyRunning(Exception):
+    """Another process runs the same job (beat started twice, or a run outlasting its interval)."""
 
 
 @contextmanager
@@ -34,21 +39,43 @@ def metrics_run(
 ) -> Iterator[MetricsRun]:
     """Record a job: completed when the block ends, failed (with the error, re-raised) when it raises.
 
+    One run of a job (and model) at a time: JobAlreadyRunning when another holds its lock. Holding the lock proves
+    that runs of the job still marked running lost their worker: they are failed first.
     `expected` errors are conditions of the data (e.g. too few repeat buyers to fit): logged without a traceback.
     """
-    run = MetricsRun.objects.create(job=job, model=model, as_of=as_of)
-    try:
-        yield run
-    except Exception as exc:
-        if isinstance(exc, expected):
-            logger.warning("metrics job %s (run %s) could not run: %s", job, run.pk, exc)
-        else:
-            logger.exception("metrics job %s (run %s) failed", job, run.pk)
-        run.status, run.error, run.finished_at = RunStatus.FAILED, f"{type(exc).__name__}: {exc}", timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
-        raise
-    run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
-    run.save(update_fields=["status", "finished_at", "rows_written"])
+    with job_lock(f"metrics:{job}:{model.pk if model else '-'}") as acquired:
+        if not acquired:
+            raise JobAlreadyRunning(f"metrics job {job} of model {model.key if model else '(all)'} is running")
+        if proves_exclusive():
+            MetricsRun.objects.filter(job=job, model=model, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED,
+                error="worker lost: the job ended without finishing",
+                finished_at=timezone.now(),
+            )
+        run = MetricsRun.objects.create(job=job, model=model, as_of=as_of)
+        try:
+            yield run
+        except Exception as exc:
+            if isinstance(exc, expected):
+                logger.warning("metrics job %s (run %s) could not run: %s", job, run.pk, exc)
+            else:
+                logger.exception("metrics job %s (run %s) failed", job, run.pk)
+            run.status, run.error, run.finished_at = RunStatus.FAILED, f"{type(exc).__name__}: {exc}", timezone.now()
+            run.save(update_fields=["status", "error", "finished_at"])
+            raise
+        run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
+        run.save(update_fields=["status", "finished_at", "rows_written"])
+
+
+def metrics_runs_sweep(*, older_than: timedelta) -> list[MetricsRun]:
+    """Fail the runs still "running" after their time limit (their message was lost) and return them."""
+    stale = list(MetricsRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=timezone.now() - older_than))
+    MetricsRun.objects.filter(pk__in=[run.pk for run in stale]).update(
+        status=RunStatus.FAILED,
+        error=f"still running after {older_than}; marked failed by the sweeper",
+        finished_at=timezone.now(),
+    )
+    return stale
 
 
 def metric_snapshot_store(

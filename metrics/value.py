@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, FloatField, Max, OuterRef, QuerySet, Sum
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from numpy.typing import NDArray
 
 from lifecycle.models import Order, OrderStatus
@@ -131,7 +132,7 @@ def customer_summaries(*, as_of: datetime) -> CustomerSummaries:
 
 
 def _take(iterator: Any, n: int) -> Any:
-    for _ in range(n):
+    for _step in range(n):
         try:
             yield next(iterator)
         except StopIteration:
@@ -147,11 +148,14 @@ class _Fitted:
 
 def _fit(summaries: CustomerSummaries, *, spend: bool = True) -> _Fitted:
     if len(summaries) == 0:
-        raise ClvFitError("No customer has a completed order yet: there is nothing to fit the models on.")
+        raise ClvFitError(_("No customer has a completed order yet: there is nothing to fit the models on."))
     if summaries.repeat_customers == 0:
         raise ClvFitError(
-            f"All {len(summaries)} customers are one-time buyers so far: the purchase model (BG/NBD) and the spend "
-            "model (Gamma-Gamma) both need customers with repeat purchases."
+            _(
+                "All %(customers)s customers are one-time buyers so far: the purchase model (BG/NBD) and the spend "
+                "model (Gamma-Gamma) both need customers with repeat purchases."
+            )
+            % {"customers": len(summaries)}
         )
     bgnbd = bgnbd_fit(summaries.frequency, summaries.recency, summaries.age)
     gamma_gamma = GammaGammaParams(float("nan"), float("nan"), float("nan"))
@@ -226,9 +230,11 @@ def _check_finite(bgnbd: BgNbdParams, *predictions: NDArray) -> None:
     """Refuse to store NaN: ₂F₁ fails at extreme parameters (r or a, b in the thousands, i.e. no heterogeneity)."""
     if not all(np.all(np.isfinite(values)) for values in predictions):
         raise ClvFitError(
-            f"The fitted purchase model is degenerate (r={bgnbd.r:.4g}, alpha={bgnbd.alpha:.4g}, a={bgnbd.a:.4g}, "
-            f"b={bgnbd.b:.4g}): the history is too short or too uniform for the predictions to be computed; fit "
-            "again when it is longer or more varied."
+            _(
+                "The fitted purchase model is degenerate (%(parameters)s): the history is too short or too uniform "
+                "for the predictions to be computed; fit again when it is longer or more varied."
+            )
+            % {"parameters": f"r={bgnbd.r:.4g}, alpha={bgnbd.alpha:.4g}, a={bgnbd.a:.4g}, b={bgnbd.b:.4g}"}
         )
 
 
@@ -282,12 +288,15 @@ def clv_accuracy(*, calibration_end: datetime, holdout_end: datetime | None = No
     if holdout_end is None:
         holdout_end = Order.objects.filter(status=OrderStatus.COMPLETED).aggregate(last=Max("placed_at"))["last"]
         if holdout_end is None:
-            raise ClvFitError("There are no completed orders: nothing to measure the predictions against.")
+            raise ClvFitError(_("There are no completed orders: nothing to measure the predictions against."))
     holdout_days = (_utc_day(holdout_end) - _utc_day(calibration_end)).days
     if holdout_days <= 0:
         raise ClvFitError(
-            f"The holdout period is empty: the last order ({holdout_end:%Y-%m-%d}) is not after the calibration end "
-            f"({calibration_end:%Y-%m-%d}); choose an earlier calibration end."
+            _(
+                "The holdout period is empty: the last order (%(last_order)s) is not after the calibration end "
+                "(%(calibration_end)s); choose an earlier calibration end."
+            )
+            % {"last_order": f"{holdout_end:%Y-%m-%d}", "calibration_end": f"{calibration_end:%Y-%m-%d}"}
         )
     fitted = _fit(customer_summaries(as_of=calibration_end), spend=False)
     s, params = fitted.summaries, fitted.bgnbd

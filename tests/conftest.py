@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from clm.services import api_key_create
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Locks, advisory locks and killed connections behave as in production only on PostgreSQL; CI always runs there
+# (pytest_configure below refuses CI without it), so these tests are skipped only on a developer's SQLite.
+needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (CI runs it)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,43 +61,76 @@ def reader(db) -> APIClient:
     return _client_with_key({"read"})
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a process the tests start (worker, web server): on the test database."""
+    env = {**os.environ, "DEBUG": "1", "PYTHONUNBUFFERED": "1", **extra}
+    if "DATABASE_URL" not in extra:
+        db = connection.settings_dict
+        if db["ENGINE"].endswith("postgresql"):
+            env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        else:
+            env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    return env
+
+
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
+def start_worker(transactional_db, tmp_path):
+    """Start real Celery workers on the test database and the configured broker; all stopped at the end.
+
+    start_worker(name, pool="prefork", concurrency=1, beat=False, env={...}) returns the Popen of the worker (with
+    prefork, the parent of the processes that run tasks) once it is ready.
+    """
+    started: list[tuple[subprocess.Popen, Path]] = []
+    from clm.celery import app
+
+    app.control.purge()  # messages that earlier tests sent to the broker would be consumed by these workers
+
+    def start(name="worker", *, pool="prefork", concurrency=1, beat=False, env=None, ready_timeout=60):
+        log_path = tmp_path / f"{name}.log"
+        command = [sys.executable, "-m", "celery", "-A", "clm", "worker", f"--hostname={name}@%h", f"--pool={pool}"]
+        command += [f"--concurrency={concurrency}", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
+        command += ["-B"] if beat else []
+        with log_path.open("w") as log:
+            process = subprocess.Popen(  # noqa: S603 - fixed command line
+                command, cwd=PROJECT_ROOT, env=subprocess_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT
+            )
+        started.append((process, log_path))
+        wait_for(
+            lambda: " ready." in log_path.read_text() or process.poll() is not None,
+            timeout=ready_timeout,
+            message=f"worker {name} to be ready",
+        )
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        return process
+
+    yield start
+    for process, _ in started:
+        process.terminate()
+    for process, log_path in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        print(f"--- {log_path.name}\n" + log_path.read_text()[-12000:])  # shown by pytest when the test fails
+
+
+@pytest.fixture
+def celery_worker_process(start_worker):
     """A real Celery worker with embedded beat, on the test database and the configured broker."""
-    env = {**os.environ, "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("postgresql"):
-        env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - fixed command line
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "clm",
-            "worker",
-            "-B",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-    print((tmp_path / "worker.log").read_text()[-3000:])  # shown by pytest when the test fails
+    return start_worker("worker", pool="solo", beat=True)
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A German page leaves German active in the thread (tests/language.py); the next test starts in English."""
+    yield
+    translation.deactivate()
+
+
+def worker_children(worker: subprocess.Popen) -> list[int]:
+    """The pids of the processes a prefork worker runs its tasks in."""
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
 
 
 def wait_for(condition, *, timeout: float, interval: float = 0.25, message: str = "condition"):

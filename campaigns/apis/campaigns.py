@@ -296,6 +296,8 @@ _SPEND_ERRORS = inline_serializer(
             "CampaignSpendItemError",
             {"index": serializers.IntegerField(), "field": serializers.CharField(), "message": serializers.CharField()},
             many=True,
+            required=False,
+            help_text="Absent when the body as a whole is refused (e.g. not JSON)",
         ),
     },
 )

@@ -1,6 +1,8 @@
 """Campaigns pages: channel plan matrix (edit in place), campaigns, experiments — numbers from the services, roles,
 validation shown inline with nothing saved, CSRF, 404s and bounded query counts."""
 
+import html
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -16,6 +18,7 @@ from campaigns.models import Campaign, ChannelPlan, Experiment, ExperimentStatus
 from campaigns.plans import channel_plan_create
 from lifecycle.models import Channel, Customer, LifecycleModel, Order, Stage
 from tests.factories import CustomerFactory, OrderFactory, TouchpointFactory, at, transitions_record
+from tests.language import german
 
 pytestmark = pytest.mark.django_db
 
@@ -516,3 +519,67 @@ def test_the_plan_page_measures_effectiveness_over_the_90_days_ending_as_of(clie
     client.force_login(viewer)
     response = client.get("/models/status/plans/", {"as_of": "1998-06-30"})
     assert response.context["period"] == {"start": "1998-04-02", "end": "1998-06-30"}
+
+
+# --- German: the services' messages in the page's language -----------------------------------------------
+
+
+@pytest.fixture
+def german_marketer(marketer):
+    with german(marketer) as client:
+        yield client
+
+
+def test_campaign_errors_from_the_service_are_german_on_the_german_page(german_marketer, status_model):
+    other = template_stage()
+    response = german_marketer.post("/campaigns/new/", campaign_form(end_date="2024-03-01", stages=[str(other.pk)]))
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 400 and 'lang="de"' in page
+    assert "Die Kampagne endet (2024-03-01), bevor sie beginnt (2024-04-01)." in page
+    assert f"Die Stufe '{other.key}' gehört zu einem anderen Modell, nicht zu 'status'." in page
+    assert "before it starts" not in page and "belongs to another model" not in page
+    assert "Kundenstatus: Neukunde" in page and ">E-Mail</option>" in page  # the choices' German names
+    assert not Campaign.objects.exists()
+
+
+def test_campaign_errors_stay_english_on_the_english_page(marketer, status_model):
+    response = marketer.post("/campaigns/new/", campaign_form(end_date="2024-03-01"))
+    assert "The campaign ends (2024-03-01) before it starts (2024-04-01)." in response.content.decode()
+
+
+def test_spend_in_the_future_is_refused_in_german(german_marketer, campaign):
+    future = (timezone.now().date() + timedelta(days=5)).isoformat()
+    response = german_marketer.post(
+        f"/campaigns/{campaign.pk}/spend/", {"period": "day", "date": future, "amount": "10.00"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"{future} liegt in der Zukunft; Ausgaben erst erfassen, wenn sie angefallen sind." in page
+    assert ">Tag</option>" in page and ">Monat</option>" in page
+
+
+def test_experiment_errors_and_refusals_are_german(german_marketer, status_model):
+    client = german_marketer
+    no_control = client.post("/experiments/new/", experiment_form(**{"variants-0-is_control": None}))
+    assert "Genau eine Variante muss die Kontrolle sein (is_control: true); es sind 0." in (no_control.content.decode())
+    experiment(status_model)
+    client.post("/experiments/banner/start/")
+    again = client.post("/experiments/banner/start/", follow=True)
+    page = html.unescape(again.content.decode())
+    assert "Das Experiment 'banner' hat den Status „läuft“; nur ein Entwurf kann gestartet werden." in page
+
+
+def test_the_experiment_state_reason_is_german_with_german_numbers(german_marketer, status_model):
+    client = german_marketer
+    exp = experiment(status_model)
+    assert "Jede Variante braucht mindestens 30 exponierte Kunden; die kleinste hat 0." in (
+        client.get("/experiments/banner/").content.decode()
+    )
+    experiment_start(experiment=exp, at=at("2024-02-28"))
+    cohort(exp, "control", exposed=200, converted=20)
+    cohort(exp, "banner", exposed=200, converted=36)
+    client.post("/experiments/banner/stop/")
+    page = client.get("/experiments/banner/").content.decode()
+    # 10 % against 18 % of 200 each: p ≈ 0.021, shown with a decimal comma.
+    assert re.search(r"p = 0,02\d\d &lt; 0,05: Die Varianten unterscheiden sich über den Zufall hinaus\.", page)
+    assert "Das Experiment wurde gestoppt, als bis zur geplanten Stichprobengröße noch" in page

@@ -87,3 +87,17 @@ def test_demo_accounts_are_created_once_per_role(tmp_path):
     assert oct(path.stat().st_mode)[-3:] == "600"
     admin = User.objects.get(username="admin")
     assert admin.check_password(first[0]["password"]) and admin.is_staff
+
+
+@pytest.mark.django_db
+def test_an_account_without_a_role_sees_no_page_but_can_log_out(client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("nobody", password="a-long-password-1"))
+    for path in ("/", "/funnel/", "/cohorts/", "/campaigns/", "/api/v1/customers/"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+    assert "has no role" in client.get("/").content.decode()
+    assert client.post("/i18n/setlang/", {"language": "de", "next": "/"}).status_code == 302
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/").status_code == 302  # logged out: sent to the login page

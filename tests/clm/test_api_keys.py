@@ -59,3 +59,22 @@ def test_revoked_key_is_refused_at_once():
 def test_a_key_with_read_scope_reads_the_schema():
     key = create_key("reader")
     assert client_for(key).get("/api/v1/schema/").status_code == 200
+
+
+def test_an_admin_scope_key_handles_personal_data_only():
+    key = create_key("privacy desk", "--scopes", "admin")
+    assert ApiKey.objects.get().scopes == ["admin"]
+    client = client_for(key)
+    assert client.get("/api/v1/customers/nobody/export/").status_code == 404  # allowed: the customer is unknown
+    assert client.get("/api/v1/customers/").status_code == 403
+    assert client.post("/api/v1/customers/", data={"external_id": "c-1"}, format="json").status_code == 403
+
+
+def test_the_admin_creates_a_key_with_the_admin_scope(admin_client):
+    form = admin_client.get("/admin/clm/apikey/add/")
+    assert 'name="scope_admin"' in form.text
+
+    response = admin_client.post("/admin/clm/apikey/add/", {"name": "privacy desk", "scope_admin": "on"})
+
+    assert response.status_code == 302
+    assert ApiKey.objects.get().scopes == ["admin"]

@@ -1,10 +1,11 @@
-"""The production configuration: Django's deploy checks pass, a missing SECRET_KEY is refused, and
-docker-compose.yml is valid (see docs/DEPLOY.md).
+"""The production configuration: Django's deploy checks pass, a missing SECRET_KEY is refused, sessions, cookies
+and response headers are strict, and docker-compose.yml is valid (see docs/DEPLOY.md and docs/SECURITY.md).
 
 Every check runs in a subprocess with an environment built here from scratch, so nothing of the test
 run's own settings (DEBUG=1, DATABASE_URL, REDIS_URL, ...) leaks into what is checked. No database is used.
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -67,6 +68,58 @@ def test_missing_secret_key_is_refused_when_debug_is_off(tmp_path):
     assert result.returncode != 0, result.stdout + result.stderr
     assert "ImproperlyConfigured" in result.stderr, result.stderr
     assert "SECRET_KEY" in result.stderr, result.stderr
+
+
+def django_script(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh Python with Django set up under `env`; the code prints JSON."""
+    setup = "import json, django; django.setup()\n"
+    return run([sys.executable, "-c", setup + code], env)
+
+
+def test_production_settings_make_sessions_and_cookies_strict(tmp_path):
+    result = django_script(
+        "from django.conf import settings as s\n"
+        "names = ['SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE',"
+        " 'CSRF_COOKIE_SAMESITE', 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS',"
+        " 'SESSION_COOKIE_AGE', 'CLM_SESSION_IDLE_TIMEOUT', 'AUTHENTICATION_BACKENDS', 'AXES_FAILURE_LIMIT']\n"
+        "print(json.dumps({name: getattr(s, name) for name in names}))",
+        production_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["SESSION_COOKIE_SECURE"] and values["CSRF_COOKIE_SECURE"] and values["SESSION_COOKIE_HTTPONLY"]
+    assert values["SESSION_COOKIE_SAMESITE"] == values["CSRF_COOKIE_SAMESITE"] == "Lax"
+    assert values["SECURE_SSL_REDIRECT"] and values["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
+    assert values["SECURE_HSTS_SECONDS"] >= 365 * 24 * 3600
+    assert values["SESSION_COOKIE_AGE"] == 12 * 3600 and values["CLM_SESSION_IDLE_TIMEOUT"] == 30 * 60
+    assert values["AUTHENTICATION_BACKENDS"][0] == "axes.backends.AxesStandaloneBackend"
+    assert values["AXES_FAILURE_LIMIT"] == 5
+
+
+def test_production_responses_carry_the_security_headers(tmp_path):
+    """A page answered by the production configuration (Django's test client in a production-configured process;
+    the login page needs no database): HTTPS redirect, HSTS, CSP, referrer policy, no sniffing, no framing."""
+    result = django_script(
+        "from django.test import Client\n"
+        "client = Client(HTTP_HOST='clm.example.com')\n"
+        "plain = client.get('/accounts/login/')\n"
+        "page = client.get('/accounts/login/', secure=True)\n"
+        "print(json.dumps({'plain': [plain.status_code, plain.get('Location')], 'status': page.status_code,"
+        " 'headers': dict(page.headers)}))",
+        production_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["plain"] == [301, "https://clm.example.com/accounts/login/"]
+    assert answer["status"] == 200
+    headers = answer["headers"]
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
 
 
 def compose_env(tmp_path: Path, **values: str) -> tuple[dict[str, str], Path]:

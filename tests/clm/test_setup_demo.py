@@ -47,12 +47,14 @@ def test_the_first_run_queues_the_history_the_snapshots_and_the_fit():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_beat_starts_the_first_run_follow_up_once(celery_worker_process):
+def test_beat_starts_the_first_run_follow_up_once(start_worker):
     from lifecycle.models import ClassificationRun, RunKind
     from metrics.models import MetricsJob, MetricsRun
     from tests.conftest import wait_for
 
+    # As on a first `make run`: setup_demo schedules the follow-up before beat starts.
     demo_history_schedule(delay_seconds=1)
+    start_worker("worker", pool="solo", beat=True)
 
     wait_for(lambda: MetricsRun.objects.filter(job=MetricsJob.CLV_FIT).exists(), timeout=120, message="the whole chain")
     assert ClassificationRun.objects.filter(kind=RunKind.BACKFILL).count() == 78  # weekly, 1997-01-01..1998-06-30

@@ -8,6 +8,7 @@ import pytest
 from lifecycle.models import Channel, LifecycleModel
 from lifecycle.services import model_reclassify
 from tests.factories import CustomerFactory, OrderFactory, at
+from tests.language import german
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,6 @@ def test_pages_need_a_login(client, history):
 
 
 def test_the_funnel_page_speaks_german(viewer_client, history):
-    viewer_client.post("/i18n/setlang/", {"language": "de", "next": "/"})
-    page = viewer_client.get("/models/status/funnel/", {"as_of": AS_OF}).content.decode()
+    with german(viewer_client):
+        page = viewer_client.get("/models/status/funnel/", {"as_of": AS_OF}).content.decode()
     assert 'lang="de"' in page and "Trichter" in page and "Abmelden" in page

@@ -18,6 +18,7 @@ from metrics.models import ClvFit, CustomerValue
 from metrics.rfm import rfm_compute
 from metrics.value import clv_accuracy
 from tests.factories import CustomerFactory, FeedbackFactory, OrderFactory, TouchpointFactory, at
+from tests.language import german
 
 pytestmark = pytest.mark.django_db
 
@@ -287,3 +288,36 @@ def test_the_clv_accuracy_shows_predicted_and_actual_per_cohort(viewer_client, d
     assert response.context["chart"]["accuracy"]["actual"] == [point["actual"] for point in expected["weekly"]]
     page = response.content.decode()
     assert f"{expected['total']['predicted']:.2f}" in page and 'id="accuracy-table"' in page
+
+
+# --- German --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def german_viewer(viewer_client):
+    with german(viewer_client) as client:
+        yield client
+
+
+def test_why_the_accuracy_cannot_be_computed_is_german_on_the_german_page(german_viewer, history):
+    # The last order is on 2024-02-15: a calibration end after it leaves nothing to compare with.
+    response = german_viewer.get("/value/", {"as_of": AS_OF, "calibration_end": "2024-02-20"})
+    assert response.status_code == 200
+    assert response.context["accuracy_error"] == (
+        "Der Holdout-Zeitraum ist leer: Die letzte Bestellung (2024-02-15) liegt nicht nach dem Kalibrierungsende "
+        "(2024-02-20); bitte ein früheres Kalibrierungsende wählen."
+    )
+    assert "Der Holdout-Zeitraum ist leer" in response.content.decode()
+    too_early = german_viewer.get("/value/", {"as_of": AS_OF, "calibration_end": "2023-06-01"})
+    assert "Noch kein Kunde hat eine abgeschlossene Bestellung" in too_early.content.decode()
+
+
+def test_bad_filters_are_explained_in_german(german_viewer, history):
+    response = german_viewer.get(
+        "/value/", {"cohort_start": "2024-03-01", "cohort_end": "2024-01-01", "channel": "pigeon"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Das Ende des Zeitraums liegt vor seinem Beginn." in page
+    assert "Bitte eine gültige Auswahl treffen." in page  # the unknown channel, in Django's own German
+    assert ">E-Mail</option>" in page  # the channels by their German names

@@ -22,6 +22,7 @@ from metrics.models import ClvFit, CustomerValue, MetricsJob, MetricsRun, Metric
 from metrics.selectors import metrics_runs_latest, pipeline_series
 from metrics.services import metric_result, pipeline_snapshots_compute
 from tests.factories import CustomerFactory, FeedbackFactory, OrderFactory, at
+from tests.language import language_restored
 
 pytestmark = pytest.mark.django_db
 
@@ -309,7 +310,8 @@ def test_without_filters_the_stage_counts_are_the_current_stages(viewer_client, 
 
 
 def test_the_chart_labels_follow_the_language(viewer_client, history):
-    response = viewer_client.get(URL, {"as_of": AS_OF}, HTTP_ACCEPT_LANGUAGE="de")
+    with language_restored():
+        response = viewer_client.get(URL, {"as_of": AS_OF}, HTTP_ACCEPT_LANGUAGE="de")
     assert response.status_code == 200
     labels = [dataset["label"] for dataset in response.context["trend_chart"]["datasets"]]
     assert "Neukunde" in labels and "Neukunde" in response.content.decode()

@@ -8,7 +8,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("name", help="who or what uses the key, e.g. 'shop backend'")
-        parser.add_argument("--scopes", default="read", help="comma-separated: read, write (default: read)")
+        parser.add_argument("--scopes", default="read", help="comma-separated: read, write, admin (default: read)")
 
     def handle(self, *args, name: str, scopes: str, **options) -> None:
         wanted = {scope.strip() for scope in scopes.split(",") if scope.strip()}

@@ -1,6 +1,12 @@
 // The cohorts page: retention curves by acquisition channel, the activity lifecycle (dormant below zero) and the
 // RFM segments. The tables on the page hold every number; this only draws them.
 (function () {
+  // The heat map's shades come as data attributes (the Content-Security-Policy allows no style attributes):
+  // blue at the cell's opacity, and white links on the darkest cells.
+  document.querySelectorAll("td.heat[data-alpha]").forEach((cell) => {
+    cell.style.backgroundColor = `rgb(59 91 219 / ${cell.dataset.alpha}%)`;
+    if (cell.dataset.dark !== undefined) cell.querySelectorAll("a").forEach((link) => (link.style.color = "#fff"));
+  });
   const data = JSON.parse(document.getElementById("cohorts-data").textContent);
   if (typeof Chart === "undefined") return;
   const css = getComputedStyle(document.documentElement);

@@ -4,6 +4,8 @@
   const canvas = document.getElementById("flows-chart");
   if (!canvas || typeof Chart === "undefined") return;
   const data = JSON.parse(document.getElementById("flows-data").textContent);
+  // Nothing moved in the period: the table says so, and the Sankey plugin throws on an empty dataset.
+  if (!data.cells.length) return;
   const accent = getComputedStyle(document.documentElement).getPropertyValue("--accent").trim() || "#3b5bdb";
   const muted = getComputedStyle(document.documentElement).getPropertyValue("--muted").trim() || "#667085";
   const names = {};

@@ -1,5 +1,11 @@
-// The overview's stage trend: customers per stage at the end of each day, stacked. The table below has the numbers.
+// The overview: the stage KPIs' colours and the stage trend (customers per stage at the end of each day, stacked; the
+// table below has the numbers).
 (function () {
+  // A stage KPI's card is topped by the stage's colour, given as a data attribute (the Content-Security-Policy
+  // allows no style attributes).
+  document.querySelectorAll(".kpi[data-colour]").forEach((card) => {
+    card.style.borderTop = `4px solid ${card.dataset.colour}`;
+  });
   const source = document.getElementById("trend-data");
   const canvas = document.getElementById("trend-chart");
   if (!source || !canvas || typeof Chart === "undefined") return;
