@@ -28,7 +28,7 @@ class MarketingSpend(models.Model):
 
     class Meta:
         ordering = ["date", "channel_id", "campaign_code"]
-        verbose_name_plural = "marketing spend"
+        verbose_name_plural = _("marketing spend")
         constraints = [
             models.UniqueConstraint(fields=["channel", "campaign_code", "period", "date"], name="spend_unique_period"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="spend_amount_not_negative"),
@@ -48,11 +48,11 @@ class ChannelPlan(models.Model):
 
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="channel_plans")
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="plans")
-    objective = models.CharField(max_length=300, help_text="What this channel should achieve for this stage")
+    objective = models.CharField(max_length=300, help_text=_("What this channel should achieve for this stage"))
     strategy = models.TextField(blank=True, default="")
-    content = models.TextField("content / offer", blank=True, default="")
-    kpi = models.CharField("KPI", max_length=200, blank=True, default="", help_text="e.g. repeat purchase rate")
-    kpi_target = models.DecimalField("KPI target", max_digits=12, decimal_places=4, null=True, blank=True)
+    content = models.TextField(_("content / offer"), blank=True, default="")
+    kpi = models.CharField(_("KPI"), max_length=200, blank=True, default="", help_text=_("e.g. repeat purchase rate"))
+    kpi_target = models.DecimalField(_("KPI target"), max_digits=12, decimal_places=4, null=True, blank=True)
     owner = models.CharField(max_length=100, blank=True, default="")
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -80,17 +80,17 @@ class Campaign(models.Model):
     """A marketing campaign; orders and touchpoints carry its `code` (like a UTM campaign), spend is recorded
     under the same code (MarketingSpend.campaign_code)."""
 
-    code = models.CharField(max_length=100, unique=True, help_text="The campaign code orders and touchpoints carry")
+    code = models.CharField(max_length=100, unique=True, help_text=_("The campaign code orders and touchpoints carry"))
     name = models.CharField(max_length=200)
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="campaigns")
     model = models.ForeignKey(LifecycleModel, on_delete=models.PROTECT, related_name="campaigns")
-    stages = models.ManyToManyField(Stage, related_name="campaigns", help_text="Target stages (of the model)")
+    stages = models.ManyToManyField(Stage, related_name="campaigns", help_text=_("Target stages (of the model)"))
     start_date = models.DateField()
     end_date = models.DateField()
     budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     status = models.CharField(max_length=9, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     attribution_days = models.PositiveSmallIntegerField(
-        default=30, help_text="Orders within this many days of a campaign touchpoint are attributed to it"
+        default=30, help_text=_("Orders within this many days of a campaign touchpoint are attributed to it")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(m2m_fields=[stages], get_user=history_user)
@@ -127,17 +127,17 @@ class ExperimentStatus(models.TextChoices):
 class Experiment(models.Model):
     """An A/B or multivariate test on the customers of one stage (optionally reached through one channel)."""
 
-    key = models.SlugField(max_length=80, unique=True, help_text="Part of the assignment hash: never change it")
+    key = models.SlugField(max_length=80, unique=True, help_text=_("Part of the assignment hash: never change it"))
     name = models.CharField(max_length=200)
     hypothesis = models.TextField(blank=True, default="")
     model = models.ForeignKey(LifecycleModel, on_delete=models.PROTECT, related_name="experiments")
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="experiments", help_text="Population")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="experiments", help_text=_("Population"))
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="experiments")
     goal = models.CharField(max_length=11, choices=ExperimentGoal.choices, default=ExperimentGoal.PLACE_ORDER)
     goal_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    window_days = models.PositiveSmallIntegerField(default=30, help_text="The goal counts within N days of exposure")
+    window_days = models.PositiveSmallIntegerField(default=30, help_text=_("The goal counts within N days of exposure"))
     minimum_detectable_effect = models.FloatField(
-        default=0.02, help_text="Absolute difference in conversion rate worth detecting (e.g. 0.02 = 2 points)"
+        default=0.02, help_text=_("Absolute difference in conversion rate worth detecting (e.g. 0.02 = 2 points)")
     )
     power = models.FloatField(default=0.8)
     alpha = models.FloatField(default=0.05)
@@ -172,7 +172,7 @@ class Variant(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
     key = models.SlugField(max_length=50)
     name = models.CharField(max_length=200)
-    weight = models.PositiveIntegerField(default=1, help_text="Share of assignments relative to the other variants")
+    weight = models.PositiveIntegerField(default=1, help_text=_("Share of assignments relative to the other variants"))
     is_control = models.BooleanField(default=False)
 
     class Meta:

@@ -753,7 +753,8 @@ class StageRuleAdmin(AdminRoleEditing, AuditHistoryAdmin):
             "formset": formset,
             "errors": list(errors),
             "read_only": read_only,
-            "features": FEATURES.values(),
+            # Descriptions are marked with gettext_noop in the registry (API and docs stay English).
+            "features": [{"name": f.name, "type": f.type, "description": _(f.description)} for f in FEATURES.values()],
         }
         return self._render(request, self.editor_template, rule, title, context)
 

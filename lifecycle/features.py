@@ -6,8 +6,9 @@ customers again must wrap it (clm.sql.grouped_counts), as the rule preview does.
 Day-count features ("days since X") are kept as the timestamp X: rules compare it against `as_of` minus
 whole days (lifecycle.rules), which is portable SQL and can use indexes.
 
-To add a feature: write its expression here, register it with `feature_register`, document it in
-docs/LIFECYCLE.md. Apps above `lifecycle` (e.g. metrics' CLV predictions) register theirs the same way.
+To add a feature: write its expression here, register it with `feature_register` (its description marked with
+gettext_noop: the rule editor shows it translated), document it in docs/LIFECYCLE.md. Apps above `lifecycle`
+(e.g. metrics' CLV predictions) register theirs the same way.
 """
 
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, NullIf
+from django.utils.translation import gettext_noop
 
 from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
 
@@ -165,24 +167,32 @@ ENGAGEMENTS = EventClock(_all_engagements, "customer_id", "occurred_at")
 # Every model: a customer exists from first_seen_at on.
 EVENT_CLOCK_CUSTOMERS_APPEARING = EventClock(_all_customers, "id", "first_seen_at")
 
-feature_register(Feature("order_count", FeatureType.INTEGER, "completed orders", _order_count, (ORDERS_PLACED,)))
+feature_register(
+    Feature("order_count", FeatureType.INTEGER, gettext_noop("completed orders"), _order_count, (ORDERS_PLACED,))
+)
 feature_register(
     Feature(
         "orders_last_365d",
         FeatureType.INTEGER,
-        "completed orders in the 365 days before as_of",
+        gettext_noop("completed orders in the 365 days before as_of"),
         lambda a: _order_count(a, orders__placed_at__gt=a - timedelta(days=365)),
         (EventClock(_all_orders, "customer_id", "placed_at", windows=(0, 365)),),
     )
 )
 feature_register(
-    Feature("total_spent", FeatureType.DECIMAL, "sum of completed order amounts", _total_spent, (ORDERS_PLACED,))
+    Feature(
+        "total_spent",
+        FeatureType.DECIMAL,
+        gettext_noop("sum of completed order amounts"),
+        _total_spent,
+        (ORDERS_PLACED,),
+    )
 )
 feature_register(
     Feature(
         "avg_order_value",
         FeatureType.DECIMAL,
-        "total_spent / order_count (null without orders)",
+        gettext_noop("total_spent / order_count (null without orders)"),
         _avg_order_value,
         (ORDERS_PLACED,),
     )
@@ -191,7 +201,7 @@ feature_register(
     Feature(
         "days_since_first_order",
         FeatureType.DAYS_SINCE,
-        "whole days since the first completed order (null without orders)",
+        gettext_noop("whole days since the first completed order (null without orders)"),
         lambda a: Min("orders__placed_at", filter=_joined_completed(a)),
         (EventClock(_all_orders, "customer_id", "placed_at", thresholds=True),),
     )
@@ -200,7 +210,7 @@ feature_register(
     Feature(
         "days_since_last_order",
         FeatureType.DAYS_SINCE,
-        "whole days since the last completed order (null without orders)",
+        gettext_noop("whole days since the last completed order (null without orders)"),
         lambda a: Max("orders__placed_at", filter=_joined_completed(a)),
         (EventClock(_all_orders, "customer_id", "placed_at", thresholds=True),),
     )
@@ -209,7 +219,7 @@ feature_register(
     Feature(
         "days_since_first_seen",
         FeatureType.DAYS_SINCE,
-        "whole days since first_seen_at",
+        gettext_noop("whole days since first_seen_at"),
         lambda a: F("first_seen_at"),
         (EventClock(_all_customers, "id", "first_seen_at", thresholds=True),),
     )
@@ -218,7 +228,11 @@ feature_register(
     Feature(
         "engagements_last_30d",
         FeatureType.INTEGER,
-        "touchpoints of kinds " + ", ".join(ENGAGEMENT_KINDS) + " in the 30 days before as_of",
+        # Spelt out (not joined from ENGAGEMENT_KINDS) so that the catalogue can translate it as a whole.
+        gettext_noop(
+            "touchpoints of kinds site_visit, product_view, cart_add, email_click, app_push_open, social_engagement,"
+            " review in the 30 days before as_of"
+        ),
         lambda a: _count(_engagements(a).filter(occurred_at__gt=a - timedelta(days=30))),
         (EventClock(_all_engagements, "customer_id", "occurred_at", windows=(0, 30)),),
     )
@@ -227,7 +241,7 @@ feature_register(
     Feature(
         "engagements_since_last_order",
         FeatureType.INTEGER,
-        "the same kinds after the last completed order (null without orders)",
+        gettext_noop("the same kinds after the last completed order (null without orders)"),
         _engagements_since_last_order,
         (ORDERS_PLACED, ENGAGEMENTS),
     )
@@ -236,7 +250,7 @@ feature_register(
     Feature(
         "referral_count",
         FeatureType.INTEGER,
-        "customers referred by this customer and first seen at or before as_of",
+        gettext_noop("customers referred by this customer and first seen at or before as_of"),
         lambda a: _count(
             Customer.objects.filter(referred_by=OuterRef("pk"), first_seen_at__lte=a).order_by(), by="referred_by"
         ),
@@ -247,7 +261,7 @@ feature_register(
     Feature(
         "last_feedback_score",
         FeatureType.INTEGER,
-        "latest NPS answer 0..10 (null without feedback)",
+        gettext_noop("latest NPS answer 0..10 (null without feedback)"),
         lambda a: Subquery(
             Feedback.objects.filter(customer=OuterRef("pk"), submitted_at__lte=a)
             .order_by("-submitted_at", "-id")

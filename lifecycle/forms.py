@@ -89,7 +89,7 @@ class ConditionForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        features = [(name, f"{name}: {f.description}") for name, f in FEATURES.items()]
+        features = [(name, f"{name}: {_(f.description)}") for name, f in FEATURES.items()]
         feature_choices = [("", _("— feature —")), *features]
         operator_choices = [("", _("— operator —"))] + [(op, OPERATOR_LABELS.get(op, op)) for op in OPERATORS]
         self.fields["feature"].widget.choices = _choices_with(feature_choices, self._current("feature"))

@@ -5,20 +5,25 @@ Campaigns are referred to by their code string only, so this app never depends o
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from clm.history import history_user
 
 
 class Channel(models.Model):
-    key = models.SlugField(max_length=50, unique=True, help_text="Used by the API and CSV imports, e.g. paid_ads")
-    name_en = models.CharField("name (English)", max_length=100)
-    name_de = models.CharField("name (German)", max_length=100)
-    description = models.TextField(blank=True, default="")
-    active = models.BooleanField(default=True)
+    key = models.SlugField(
+        max_length=50, unique=True, verbose_name=_("key"), help_text=_("Used by the API and CSV imports, e.g. paid_ads")
+    )
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_de = models.CharField(_("name (German)"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    active = models.BooleanField(_("active"), default=True)
     history = HistoricalRecords(get_user=history_user)  # audit: who changed what, when (admin history page)
 
     class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
         ordering = ["key"]
 
     def __str__(self) -> str:
@@ -26,7 +31,7 @@ class Channel(models.Model):
 
 
 class Customer(models.Model):
-    external_id = models.CharField(max_length=100, unique=True, help_text="The shop's id of this customer")
+    external_id = models.CharField(max_length=100, unique=True, help_text=_("The shop's id of this customer"))
     email = models.EmailField(max_length=254, blank=True, default="")
     name = models.CharField(max_length=200, blank=True, default="")
     first_seen_at = models.DateTimeField(db_index=True)
@@ -39,13 +44,15 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the personal data was erased (lifecycle.privacy); the events are kept"
+        null=True, blank=True, help_text=_("When the personal data was erased (lifecycle.privacy); the events are kept")
     )
     # Audit of admin edits, exports and erasures (ingestion writes in bulk and records none). Email and name
     # are left out so the history never holds a copy of them; an erasure replaces the external id in it.
     history = HistoricalRecords(get_user=history_user, excluded_fields=["email", "name"])
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=~Q(referred_by=F("pk")), name="customer_not_self_referred"),
@@ -73,6 +80,8 @@ class Order(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["placed_at", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_not_negative"),
@@ -118,6 +127,8 @@ class Touchpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("touchpoint")
+        verbose_name_plural = _("touchpoints")
         ordering = ["occurred_at", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=TouchpointKind.values), name="touchpoint_kind_valid"),
@@ -147,8 +158,9 @@ class Feedback(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
         ordering = ["submitted_at", "id"]
-        verbose_name_plural = "feedback"
         constraints = [
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=10), name="feedback_score_0_to_10"),
         ]
@@ -167,25 +179,30 @@ class Feedback(models.Model):
 class LifecycleModel(models.Model):
     """An ordered list of stages that every customer is classified into (SPEC §3)."""
 
-    key = models.SlugField(max_length=50, unique=True)
-    name_en = models.CharField("name (English)", max_length=100)
-    name_de = models.CharField("name (German)", max_length=100)
-    description = models.TextField(blank=True, default="")
-    is_default = models.BooleanField("default model", default=False, help_text="The model the dashboard shows first")
-    active = models.BooleanField(default=True, help_text="Active models classify every customer")
+    key = models.SlugField(_("key"), max_length=50, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_de = models.CharField(_("name (German)"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    is_default = models.BooleanField(
+        _("default model"), default=False, help_text=_("The model the dashboard shows first")
+    )
+    active = models.BooleanField(_("active"), default=True, help_text=_("Active models classify every customer"))
     fallback_stage = models.ForeignKey(
         "Stage",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Where customers go when no rule matches",
+        verbose_name=_("fallback stage"),
+        help_text=_("Where customers go when no rule matches"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:
+        verbose_name = _("lifecycle model")
+        verbose_name_plural = _("lifecycle models")
         ordering = ["-is_default", "key"]
         constraints = [
             models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_model"),
@@ -202,19 +219,24 @@ class StageKind(models.TextChoices):
 
 class Stage(models.Model):
     model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="stages")
-    key = models.SlugField(max_length=50, help_text="Used by the API, e.g. active")
-    name_en = models.CharField("name (English)", max_length=100)
-    name_de = models.CharField("name (German)", max_length=100)
-    description = models.TextField(blank=True, default="")
-    colour = models.CharField(max_length=7, default="#3b5bdb", help_text="#rrggbb")
-    position = models.PositiveSmallIntegerField(help_text="Place along the funnel (funnel stages: 1, 2, …)")
-    kind = models.CharField(max_length=6, choices=StageKind.choices, default=StageKind.FUNNEL)
+    key = models.SlugField(_("key"), max_length=50, help_text=_("Used by the API, e.g. active"))
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_de = models.CharField(_("name (German)"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    colour = models.CharField(_("colour"), max_length=7, default="#3b5bdb", help_text="#rrggbb")
+    position = models.PositiveSmallIntegerField(
+        _("position"), help_text=_("Place along the funnel (funnel stages: 1, 2, …)")
+    )
+    kind = models.CharField(_("kind"), max_length=6, choices=StageKind.choices, default=StageKind.FUNNEL)
     priority = models.PositiveSmallIntegerField(
-        help_text="Evaluation order: a customer is in the first stage (lowest number) whose rule matches"
+        _("priority"),
+        help_text=_("Evaluation order: a customer is in the first stage (lowest number) whose rule matches"),
     )
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
         ordering = ["model", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["model", "key"], name="stage_key_unique_in_model"),
@@ -238,6 +260,8 @@ class StageRule(models.Model):
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:
+        verbose_name = _("stage rule")
+        verbose_name_plural = _("stage rules")
         ordering = ["stage", "position", "id"]
 
     def __str__(self) -> str:

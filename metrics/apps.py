@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class MetricsConfig(AppConfig):
     name = "metrics"
-    verbose_name = "Metrics"
+    verbose_name = _("Metrics")
 
     def ready(self) -> None:
         from lifecycle.privacy import PersonalData, personal_data_register

@@ -9,6 +9,7 @@ should use the order-based features.
 from datetime import datetime
 
 from django.db.models import Expression, OuterRef, Subquery
+from django.utils.translation import gettext_noop
 
 from lifecycle.features import Feature, FeatureType, feature_register
 from metrics.models import CustomerValue
@@ -31,7 +32,10 @@ feature_register(
     Feature(
         "p_alive",
         FeatureType.DECIMAL,
-        "probability 0..1 that the customer is still active (BG/NBD, latest fit; null before a fit or without orders)",
+        gettext_noop(
+            "probability 0..1 that the customer is still active (BG/NBD, latest fit; null before a fit or without "
+            "orders)"
+        ),
         _p_alive,
     )
 )
@@ -39,7 +43,10 @@ feature_register(
     Feature(
         "predicted_clv_365d",
         FeatureType.DECIMAL,
-        "expected spend over the next 365 days (BG/NBD × Gamma-Gamma, latest fit; null before a fit or without orders)",
+        gettext_noop(
+            "expected spend over the next 365 days (BG/NBD × Gamma-Gamma, latest fit; null before a fit or without "
+            "orders)"
+        ),
         _predicted_clv_365d,
     )
 )

@@ -7,6 +7,7 @@ per-customer predictions and the daily pipeline series are real tables because r
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from clm.history import history_user
@@ -122,15 +123,15 @@ class CustomerValue(models.Model):
 
     customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="value")
     fit = models.ForeignKey(ClvFit, on_delete=models.CASCADE, related_name="+")
-    frequency = models.PositiveIntegerField(help_text="Repeat purchase days in the observation period")
-    recency_weeks = models.FloatField(help_text="Weeks from the first to the last purchase")
-    age_weeks = models.FloatField(help_text="T: weeks from the first purchase to as_of")
-    monetary_value = models.FloatField(help_text="Mean amount of the repeat purchases (0 without)")
+    frequency = models.PositiveIntegerField(help_text=_("Repeat purchase days in the observation period"))
+    recency_weeks = models.FloatField(help_text=_("Weeks from the first to the last purchase"))
+    age_weeks = models.FloatField(help_text=_("T: weeks from the first purchase to as_of"))
+    monetary_value = models.FloatField(help_text=_("Mean amount of the repeat purchases (0 without)"))
     p_alive = models.FloatField()
     expected_purchases_90d = models.FloatField()
     expected_purchases_365d = models.FloatField()
     expected_spend_90d = models.FloatField()
-    expected_spend_365d = models.FloatField(help_text="Predicted CLV over the next 365 days")
+    expected_spend_365d = models.FloatField(help_text=_("Predicted CLV over the next 365 days"))
 
     def __str__(self) -> str:
         return f"{self.customer_id}: p_alive {self.p_alive:.2f}"
@@ -145,15 +146,15 @@ class RfmBreakpoints(models.Model):
     as_of = models.DateTimeField()
     computed_at = models.DateTimeField()
     buyers = models.PositiveIntegerField()
-    recency_days = models.JSONField(help_text="4 ascending edges")
-    frequency = models.JSONField(help_text="4 ascending edges")
-    monetary = models.JSONField(help_text="4 ascending edges")
+    recency_days = models.JSONField(help_text=_("4 ascending edges"))
+    frequency = models.JSONField(help_text=_("4 ascending edges"))
+    monetary = models.JSONField(help_text=_("4 ascending edges"))
     run = models.ForeignKey(MetricsRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-computed_at", "-id"]
         get_latest_by = "computed_at"
-        verbose_name_plural = "RFM breakpoints"
+        verbose_name_plural = _("RFM breakpoints")
 
     def __str__(self) -> str:
         return f"RFM breakpoints as of {self.as_of:%Y-%m-%d}"
@@ -173,9 +174,9 @@ class MetricTarget(models.Model):
     metric = models.CharField(max_length=120, unique=True)
     label = models.CharField(max_length=200)
     direction = models.CharField(max_length=6, choices=Direction.choices, default=Direction.HIGHER)
-    benchmark = models.FloatField(null=True, blank=True, help_text="A share 0..1 (NPS: -100..100)")
+    benchmark = models.FloatField(null=True, blank=True, help_text=_("A share 0..1 (NPS: -100..100)"))
     benchmark_source = models.CharField(max_length=500, blank=True, default="")
-    goal = models.FloatField(null=True, blank=True, help_text="Your own target, same unit as the benchmark")
+    goal = models.FloatField(null=True, blank=True, help_text=_("Your own target, same unit as the benchmark"))
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:

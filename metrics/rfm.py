@@ -248,10 +248,11 @@ def rfm_features_register() -> None:
     events up to it. Without stored breakpoints the features are NULL and match no condition.
     """
     descriptions = {
-        "recency": "RFM recency score 1–5 (5 = most recent order; quintiles of the latest breakpoints; null for "
-        "non-buyers)",
-        "frequency": "RFM frequency score 1–5 (5 = most completed orders; null for non-buyers)",
-        "monetary": "RFM monetary score 1–5 (5 = highest total spent; null for non-buyers)",
+        "recency": gettext_noop(
+            "RFM recency score 1–5 (5 = most recent order; quintiles of the latest breakpoints; null for non-buyers)"
+        ),
+        "frequency": gettext_noop("RFM frequency score 1–5 (5 = most completed orders; null for non-buyers)"),
+        "monetary": gettext_noop("RFM monetary score 1–5 (5 = highest total spent; null for non-buyers)"),
     }
     for dimension, description in descriptions.items():
 

@@ -1,5 +1,6 @@
 """The lifecycle admin in German: rule errors, stage deletion refusals and messages are German for a German admin,
-English for everyone else; the overview shows the missing heartbeat in German while /health/ stays English."""
+English for everyone else; the overview shows the missing heartbeat in German while /health/ stays English; field
+labels and feature descriptions are German too."""
 
 from datetime import timedelta
 
@@ -7,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from lifecycle.features import ENGAGEMENT_KINDS, FEATURES
 from lifecycle.models import Customer, LifecycleModel, Stage
 from lifecycle.services import model_reclassify
 from lifecycle.templates import template_install
@@ -94,3 +96,23 @@ def test_the_overview_shows_a_missing_heartbeat_in_german_and_health_stays_engli
     with german(viewer_client):
         health = viewer_client.get("/health/").json()
     assert health["worker"]["detail"] == "no heartbeat yet: are worker and beat running?"
+
+
+def test_the_model_page_and_the_rule_editor_label_fields_and_features_in_german(client, ada, status_model):
+    model_url = reverse("admin:lifecycle_lifecyclemodel_change", args=[status_model.pk])
+    with german(client):
+        model_page = client.get(model_url).content.decode()
+        rule_page = client.get(rule_url(active_rule(status_model))).content.decode()
+    assert "Standardmodell" in model_page and "Das Modell, das das Dashboard zuerst zeigt" in model_page
+    assert "Auffangstufe" in model_page and "Aktive Modelle klassifizieren jeden Kunden" in model_page
+    assert "default model" not in model_page
+    days = "ganze Tage seit der letzten abgeschlossenen Bestellung (leer ohne Bestellungen)"
+    assert f"days_since_last_order: {days}" in rule_page  # the feature choice of a condition row
+    assert f"<dd>{days}</dd>" in rule_page  # the list of features under the editor
+    assert "whole days since the last completed order" not in rule_page
+
+
+def test_the_spelt_out_engagement_kinds_match_the_ones_counted():
+    """engagements_last_30d's description names its kinds literally, for the catalogue: it must follow the code."""
+    description = FEATURES["engagements_last_30d"].description
+    assert description.startswith("touchpoints of kinds " + ", ".join(ENGAGEMENT_KINDS) + " in ")
