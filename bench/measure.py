@@ -57,6 +57,11 @@ def long_run_seconds() -> float:
     return float(os.environ.get("BENCH_LONG_RUN", "240"))
 
 
+def run_limit_seconds() -> float:
+    """A full pass running longer than this is cancelled and extrapolated (bench.lifecycle_runs.capped_runs)."""
+    return float(os.environ.get("BENCH_RUN_LIMIT", "900"))
+
+
 def timed(
     work: Callable[[], object], *, setup: Callable[[], object] | None = None, runs: int | None = None
 ) -> list[float]:

@@ -145,6 +145,9 @@ def section(*, title: str, preamble: list[str], rows: list[Row], notes: list[str
 
 def report_append(text: str, path: Path = REPORT) -> None:
     if not path.exists():
-        path.write_text("# Benchmarks\n\nWritten by `make bench` (bench/run.py); newest last. Targets: SPEC §11.\n")
+        path.write_text(
+            "# Benchmarks\n\nWritten by `make bench` (bench/run.py); newest last. Targets: SPEC §11; "
+            "see BENCHMARKING.md.\n"
+        )
     with path.open("a") as handle:
         handle.write(text)

@@ -44,6 +44,7 @@ class Suite:
         self.dataset: load.Dataset | None = None
         self.models: dict = {}
         self.notes: list[str] = []
+        self.converged_by_floor: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -109,10 +110,14 @@ class Suite:
     # --- parts -------------------------------------------------------------------------------------------------
 
     def part_full(self) -> list[Row]:
-        return lifecycle_runs.full_rows(self.models, as_of=self.as_of, runs=self.runs)
+        return lifecycle_runs.full_rows(
+            self.models, as_of=self.as_of, runs=self.runs, converged_by_floor=self.converged_by_floor
+        )
 
     def part_floor(self) -> list[Row]:
-        return lifecycle_runs.floor_rows(self.models, as_of=self.as_of, runs=self.runs)
+        return lifecycle_runs.floor_rows(
+            self.models, as_of=self.as_of, runs=self.runs, converged_by_floor=self.converged_by_floor
+        )
 
     def part_orm(self) -> list[Row]:
         active = {key: self.models[key] for key in lifecycle_runs.ACTIVE_KEYS}

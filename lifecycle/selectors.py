@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, F, FilteredRelation, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
+from clm.sql import estimated_distinct, estimated_rows
 from lifecycle.models import (
     Channel,
     ClassificationRun,
@@ -19,14 +20,27 @@ from lifecycle.models import (
 
 
 def data_summary() -> dict[str, Any]:
-    """How much data CLM holds, and the time span of the orders."""
+    """How much data CLM holds, and the time span of the orders; large tables estimated (`approximate`)."""
     span = Order.objects.aggregate(first=Min("placed_at"), last=Max("placed_at"))
+    tables = estimated_rows([Customer, Order, Touchpoint, Feedback])
+    estimates = {
+        "customers": tables[Customer],
+        "customers_with_orders": tables[Order] and estimated_distinct(Order, "customer_id", tables[Order]),
+        "orders": tables[Order],
+        "touchpoints": tables[Touchpoint],
+        "feedback": tables[Feedback],
+    }
+    exact = {
+        "customers": Customer.objects.count,
+        "customers_with_orders": Order.objects.values("customer_id").distinct().count,
+        "orders": Order.objects.count,
+        "touchpoints": Touchpoint.objects.count,
+        "feedback": Feedback.objects.count,
+    }
+    counts = {name: estimate if estimate is not None else exact[name]() for name, estimate in estimates.items()}
     return {
-        "customers": Customer.objects.count(),
-        "customers_with_orders": Customer.objects.filter(orders__isnull=False).distinct().count(),
-        "orders": Order.objects.count(),
-        "touchpoints": Touchpoint.objects.count(),
-        "feedback": Feedback.objects.count(),
+        **counts,
+        "approximate": any(estimate is not None for estimate in estimates.values()),
         "channels": Channel.objects.filter(active=True).count(),
         "first_order_at": span["first"],
         "last_order_at": span["last"],
