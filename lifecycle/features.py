@@ -24,6 +24,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     Expression,
+    ExpressionWrapper,
     F,
     IntegerField,
     Max,
@@ -106,8 +107,23 @@ def _aggregate(queryset: QuerySet, aggregate: Any, by: str = "customer") -> Subq
     return Subquery(queryset.values(by).annotate(value=aggregate).values("value")[:1])
 
 
+class PerCustomer(ExpressionWrapper):
+    """A correlated subquery kept out of the GROUP BY that the order features need.
+
+    Django would group by the whole expression, and PostgreSQL then evaluates it for every joined order row before
+    grouping; left out (the customer's primary key is grouped, so the query stays valid), it is evaluated once per
+    customer: 10× fewer subquery runs for customers with ten orders.
+    """
+
+    def get_group_by_cols(self) -> list:
+        return []
+
+
 def _count(queryset: QuerySet, by: str = "customer") -> Expression:
-    return Coalesce(_aggregate(queryset, Count("pk"), by), Value(0), output_field=IntegerField())
+    return PerCustomer(
+        Coalesce(_aggregate(queryset, Count("pk"), by), Value(0), output_field=IntegerField()),
+        output_field=IntegerField(),
+    )
 
 
 def _engagements(as_of: datetime, customer_ref: Any = None) -> QuerySet:
@@ -145,8 +161,11 @@ def _engagements_since_last_order(as_of: datetime) -> Expression:
     last_order_at = _aggregate(_completed_orders(as_of, OuterRef(OuterRef("pk"))), Max("placed_at"))
     since = _engagements(as_of).filter(occurred_at__gt=last_order_at)
     # NULL for customers without an order: there is no "since".
-    return Case(
-        When(Exists(_completed_orders(as_of)), then=_count(since)), default=Value(None), output_field=IntegerField()
+    return PerCustomer(
+        Case(
+            When(Exists(_completed_orders(as_of)), then=_count(since)), default=Value(None), output_field=IntegerField()
+        ),
+        output_field=IntegerField(),
     )
 
 
