@@ -109,6 +109,7 @@ def test_every_measurement_runs_and_the_report_renders(loaded, tmp_path):
     as_of = timezone.now()
     rows: list[Row] = []
     rows += lifecycle_runs.full_rows(models, as_of=as_of, runs=1)
+    rows.append(lifecycle_runs.added_model_row(models["ecommerce"], classified=models["status"], as_of=as_of))
     rows += lifecycle_runs.floor_rows(models, as_of=as_of, runs=1)
     active = {key: models[key] for key in lifecycle_runs.ACTIVE_KEYS}
     rows += lifecycle_runs.orm_rows(active, as_of=as_of, runs=1, sample_size=40)
@@ -134,6 +135,7 @@ def test_every_measurement_runs_and_the_report_renders(loaded, tmp_path):
     assert all("result = the app's: yes" in by_key[f"floor.{key}.empty"].data for key in lifecycle_runs.TEMPLATE_KEYS)
     assert all("result = the app's: yes" in by_key[f"orm.{key}.empty"].data for key in active)
     assert "300 customers, 300 transitions" in by_key["full.status.empty"].data
+    assert "300 customers, 300 transitions" in by_key["full.ecommerce.added"].data
     assert "incremental" in by_key["periodic.status"].data and "NOT" not in by_key["periodic.status"].data
     assert "300 rows" in by_key["export.csv"].data
     assert by_key["ingest.http"].median > 0
