@@ -127,6 +127,25 @@ def _default_language_after_each_test():
     translation.deactivate()
 
 
+@pytest.fixture
+def side():
+    """A second connection to the test database, outside Django: it holds the locks that stall a job."""
+    import psycopg
+
+    db = connection.settings_dict
+    side = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True)
+    yield side
+    side.close()  # a failed test must not leave its lock behind for the database flush
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """Celery tasks run in the calling process."""
+    from clm.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+
+
 def worker_children(worker: subprocess.Popen) -> list[int]:
     """The pids of the processes a prefork worker runs its tasks in."""
     children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()

@@ -49,15 +49,6 @@ def customers_with_orders(count: int) -> None:
             OrderFactory(customer=customer, placed_at=now - timedelta(days=30 + 100 * order + number % 7))
 
 
-@pytest.fixture
-def side():
-    """A second connection to the test database, outside Django: it holds the locks that stall a chunk."""
-    db = connection.settings_dict
-    side = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True)
-    yield side
-    side.close()  # a failed test must not leave its lock behind for the database flush
-
-
 def stall_chunks(side: psycopg.Connection) -> None:
     """Chunks insert their transitions, then block on writing the current stages until `side` commits."""
     side.execute("BEGIN")

@@ -6,18 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clm.celery import app
 from lifecycle.models import ClassificationRun, LifecycleModel, RunKind, RunStatus
 from lifecycle.services import classification_run_start
 from lifecycle.tasks import reclassify_model, sweep_stale_runs
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager(monkeypatch):
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
 
 
 def test_a_second_periodic_pass_while_one_runs_is_skipped_with_a_log_line(eager, caplog):

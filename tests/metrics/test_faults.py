@@ -6,12 +6,10 @@ import signal
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from clm.celery import app
 from clm.locks import _lock_key
 from lifecycle.models import LifecycleModel, RunStatus
 from lifecycle.services import model_reclassify
@@ -20,19 +18,6 @@ from metrics.services import pipeline_snapshots_compute
 from metrics.tasks import compute_metric_snapshots, compute_pipeline_snapshots, sweep_stale_runs
 from tests.conftest import needs_postgresql, wait_for, worker_children
 from tests.factories import CustomerFactory, OrderFactory
-
-
-@pytest.fixture
-def side():
-    db = connection.settings_dict
-    side = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True)
-    yield side
-    side.close()
-
-
-@pytest.fixture
-def eager(monkeypatch):
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
 
 
 def history() -> LifecycleModel:
