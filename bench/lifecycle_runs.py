@@ -190,6 +190,7 @@ def added_model_row(model, *, classified, as_of: datetime) -> Row:
 
     stage_tables_clear()
     floor_converge(classified, as_of)
+    stage_tables_analyze()  # as autovacuum has long done in a running installation
     seconds, note = capped_runs(model, setup=None, runs=1, as_of=as_of)
     last = ClassificationRun.objects.filter(model=model).latest("pk")
     return Row(

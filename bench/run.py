@@ -24,6 +24,7 @@ SCALE_PARTS = (
     "load",
     "full",
     "floor",
+    "added",
     "orm",
     "history",
     "single",

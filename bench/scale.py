@@ -51,6 +51,7 @@ class Suite:
     def parts(self) -> dict[str, Callable[[], list[Row]]]:
         return {
             "full": self.part_full,
+            "added": self.part_added,
             "floor": self.part_floor,
             "orm": self.part_orm,
             "history": self.part_history,
@@ -110,13 +111,14 @@ class Suite:
     # --- parts -------------------------------------------------------------------------------------------------
 
     def part_full(self) -> list[Row]:
-        rows = lifecycle_runs.full_rows(
+        return lifecycle_runs.full_rows(
             self.models, as_of=self.as_of, runs=self.runs, converged_by_floor=self.converged_by_floor
         )
-        rows.append(
+
+    def part_added(self) -> list[Row]:
+        return [
             lifecycle_runs.added_model_row(self.models["ecommerce"], classified=self.models["status"], as_of=self.as_of)
-        )
-        return rows
+        ]
 
     def part_floor(self) -> list[Row]:
         return lifecycle_runs.floor_rows(

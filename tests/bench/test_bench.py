@@ -109,8 +109,8 @@ def test_every_measurement_runs_and_the_report_renders(loaded, tmp_path):
     as_of = timezone.now()
     rows: list[Row] = []
     rows += lifecycle_runs.full_rows(models, as_of=as_of, runs=1)
-    rows.append(lifecycle_runs.added_model_row(models["ecommerce"], classified=models["status"], as_of=as_of))
     rows += lifecycle_runs.floor_rows(models, as_of=as_of, runs=1)
+    rows.append(lifecycle_runs.added_model_row(models["ecommerce"], classified=models["status"], as_of=as_of))
     active = {key: models[key] for key in lifecycle_runs.ACTIVE_KEYS}
     rows += lifecycle_runs.orm_rows(active, as_of=as_of, runs=1, sample_size=40)
     rows.append(lifecycle_runs.history_build(models["status"], months=2, as_of=as_of))
