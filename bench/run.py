@@ -26,6 +26,7 @@ SCALE_PARTS = (
     "floor",
     "added",
     "orm",
+    "workers",
     "history",
     "single",
     "periodic",

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench import explain, http_runs, lifecycle_runs, load
+from bench import explain, http_runs, lifecycle_runs, load, worker_runs
 from bench.generate import Spec
 from bench.measure import Row
 from bench.metrics_runs import metrics_rows, snapshot_job_row
@@ -54,6 +54,7 @@ class Suite:
             "added": self.part_added,
             "floor": self.part_floor,
             "orm": self.part_orm,
+            "workers": self.part_workers,
             "history": self.part_history,
             "single": self.part_single,
             "periodic": self.part_periodic,
@@ -128,6 +129,9 @@ class Suite:
     def part_orm(self) -> list[Row]:
         active = {key: self.models[key] for key in lifecycle_runs.ACTIVE_KEYS}
         return lifecycle_runs.orm_rows(active, as_of=self.as_of, runs=self.runs)
+
+    def part_workers(self) -> list[Row]:
+        return worker_runs.workers_rows(self.models["status"], as_of=self.as_of, runs=self.runs)
 
     def part_history(self) -> list[Row]:
         now = timezone.now()

@@ -155,17 +155,23 @@ def records_validate(
     seen = seen_keys if seen_keys is not None else {}
     valid: list[ValidItem] = []
     errors: list[ItemError] = []
+    # One serializer validates every item: building its fields per item cost more than validating them.
+    serializer = kind.serializer_class(context={"channel_ids": channels})
+    fields = serializer.fields
     for index, raw in enumerate(items):
         if not isinstance(raw, Mapping):
             errors.append(ItemError(index, "item", f"Expected an object, got {type(raw).__name__}."))
             continue
-        serializer = kind.serializer_class(data=raw, context={"channel_ids": channels})
         # A misspelt optional field would otherwise be dropped without a word (a CSV's header is checked alike).
-        unknown = [ItemError(index, str(name), _unknown_field(kind)) for name in raw if name not in serializer.fields]
-        if not serializer.is_valid() or unknown:
-            errors += unknown + (_flatten_errors(index, serializer.errors) if serializer.errors else [])
+        unknown = [ItemError(index, str(name), _unknown_field(kind)) for name in raw if name not in fields]
+        try:
+            values = dict(serializer.run_validation(raw))
+        except serializers.ValidationError as exc:
+            errors += unknown + _flatten_errors(index, exc.detail)
             continue
-        values = dict(serializer.validated_data)
+        if unknown:
+            errors += unknown
+            continue
         item = ValidItem(
             index=index,
             values=values,

@@ -168,35 +168,47 @@ class CompiledModel:
     stage_expression: Case
 
 
-def _stages_and_rules(model: LifecycleModel) -> tuple[list[Stage], dict[int, list[list[dict]]]]:
-    """The model's stages in evaluation order and their stored rules, in two queries."""
+@dataclass(frozen=True)
+class StoredRules:
+    """A model's stages in evaluation order and their stored rules (stage id → condition lists), read together, so
+    that a run's fingerprint and its compiled statement come from the same rules."""
+
+    stages: list[Stage]
+    by_stage: dict[int, list[list[dict]]]
+
+
+def stored_rules(model: LifecycleModel) -> StoredRules:
+    """Read the model's stages and rules, in two queries."""
     stages = sorted(model.stages.prefetch_related("rules"), key=lambda s: (s.priority, s.pk))
-    return stages, {stage.pk: [rule.conditions for rule in stage.rules.all()] for stage in stages}
+    return StoredRules(stages, {stage.pk: [rule.conditions for rule in stage.rules.all()] for stage in stages})
 
 
 def model_conditions(model: LifecycleModel) -> list[Condition]:
     """Every condition of the model's stored rules, parsed (invalid rules raise RuleError)."""
-    stages, rules = _stages_and_rules(model)
-    _validate(model, stages, rules)
+    stored = stored_rules(model)
+    _validate(model, stored.stages, stored.by_stage)
     return [
-        condition for stage in stages for conditions in rules[stage.pk] for condition in conditions_parse(conditions)
+        condition
+        for stage in stored.stages
+        for conditions in stored.by_stage[stage.pk]
+        for condition in conditions_parse(conditions)
     ]
 
 
-def model_fingerprint(model: LifecycleModel) -> str:
+def model_fingerprint(model: LifecycleModel, stored: StoredRules | None = None) -> str:
     """A digest of what decides the model's stages: two runs with the same fingerprint applied the same rules."""
-    stages, rules = _stages_and_rules(model)
+    stored = stored or stored_rules(model)
     decisive = {
         "fallback": model.fallback_stage_id,
-        "stages": [[stage.pk, stage.priority, rules[stage.pk]] for stage in stages],
+        "stages": [[stage.pk, stage.priority, stored.by_stage[stage.pk]] for stage in stored.stages],
     }
     return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def model_validate(model: LifecycleModel, rules_by_stage: dict[int, list[list[dict]]] | None = None) -> None:
     """A model can classify: it has a fallback among its stages and every rule is valid."""
-    stages, stored = _stages_and_rules(model)
-    _validate(model, stages, rules_by_stage if rules_by_stage is not None else stored)
+    stored = stored_rules(model)
+    _validate(model, stored.stages, rules_by_stage if rules_by_stage is not None else stored.by_stage)
 
 
 def _validate(model: LifecycleModel, stages: list[Stage], rules: dict[int, list[list[dict]]]) -> None:
@@ -215,17 +227,21 @@ def _validate(model: LifecycleModel, stages: list[Stage], rules: dict[int, list[
 
 
 def model_compile(
-    model: LifecycleModel, as_of: datetime, rules_by_stage: dict[int, list[list[dict]]] | None = None
+    model: LifecycleModel,
+    as_of: datetime,
+    rules_by_stage: dict[int, list[list[dict]]] | None = None,
+    stored: StoredRules | None = None,
 ) -> CompiledModel:
     """The model's rules as one CASE expression yielding a stage id, plus the feature annotations it needs.
 
-    `rules_by_stage` (stage id → list of condition lists) replaces the stored rules, for previews.
+    `rules_by_stage` (stage id → list of condition lists) replaces the stored rules, for previews; `stored` is the
+    model's rules read already.
     """
-    stages, stored = _stages_and_rules(model)
-    rules = rules_by_stage if rules_by_stage is not None else stored
-    _validate(model, stages, rules)
+    stored = stored or stored_rules(model)
+    rules = rules_by_stage if rules_by_stage is not None else stored.by_stage
+    _validate(model, stored.stages, rules)
     whens, used = [], {}
-    for stage in stages:
+    for stage in stored.stages:
         matches = Q()
         any_rule = False
         for conditions in rules.get(stage.pk, []):
@@ -243,10 +259,13 @@ def model_compile(
 
 
 def classification_queryset(
-    model: LifecycleModel, as_of: datetime, rules_by_stage: dict[int, list[list[dict]]] | None = None
+    model: LifecycleModel,
+    as_of: datetime,
+    rules_by_stage: dict[int, list[list[dict]]] | None = None,
+    stored: StoredRules | None = None,
 ) -> QuerySet:
     """Customers who exist as of `as_of`, each annotated with `target_stage_id`."""
-    compiled = model_compile(model, as_of, rules_by_stage)
+    compiled = model_compile(model, as_of, rules_by_stage, stored)
     return (
         Customer.objects.filter(first_seen_at__lte=as_of)
         .annotate(**compiled.annotations)

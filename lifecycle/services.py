@@ -41,7 +41,7 @@ from lifecycle.models import (
     StageTransition,
     TransitionCause,
 )
-from lifecycle.rules import classification_queryset, model_conditions, model_fingerprint
+from lifecycle.rules import StoredRules, classification_queryset, model_conditions, model_fingerprint, stored_rules
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +78,16 @@ def customers_classify(
     run: ClassificationRun,
     id_range: tuple[int, int] | None = None,
     customer_ids: Sequence[int] | None = None,
+    stored: StoredRules | None = None,
 ) -> ChunkResult:
-    """Classify one chunk of customers as of the run's as_of, in one transaction."""
+    """Classify one chunk of customers as of the run's as_of, in one transaction (`stored`: the model's rules, read
+    already)."""
     chunk = Q()
     if id_range is not None:
         chunk &= Q(pk__gte=id_range[0], pk__lte=id_range[1])
     if customer_ids is not None:
         chunk &= Q(pk__in=list(customer_ids))
-    customers = classification_queryset(model, run.as_of).filter(chunk)
+    customers = classification_queryset(model, run.as_of, stored=stored).filter(chunk)
     target_sql, target_params = customers.values("id", "target_stage_id").query.sql_with_params()
     names = _sql_names()
     cause = CAUSE_OF_RUN[RunKind(run.kind)]
@@ -164,23 +166,31 @@ def _run_scope(id_range: tuple[int, int] | None, customer_ids: Sequence[int] | N
 
 def customers_mark_changed(*, customer_ids: Iterable[int]) -> None:
     """Record, in the caller's transaction, that these customers' data changed: every active model reclassifies
-    them at its next run, whether or not the broker took the event-driven task."""
+    them at its next run, whether or not the broker took the event-driven task. One INSERT … SELECT per batch: it
+    is on the path of every ingestion."""
     ids = sorted(set(customer_ids))
-    model_ids = list(LifecycleModel.objects.filter(active=True).values_list("pk", flat=True))
-    now = timezone.now()
-    for start in range(0, len(ids), OUTBOX_BATCH):
-        batch = set(ids[start : start + OUTBOX_BATCH])
-        # A customer's data is also their referrer's referral_count.
-        batch |= set(
-            Customer.objects.filter(pk__in=batch, referred_by__isnull=False).values_list("referred_by_id", flat=True)
-        )
-        ChangedCustomer.objects.bulk_create(
-            [
-                ChangedCustomer(model_id=model_id, customer_id=customer_id, changed_at=now)
-                for model_id in model_ids
-                for customer_id in batch
-            ]
-        )
+    quote = connection.ops.quote_name
+    customer, model = quote(Customer._meta.db_table), quote(LifecycleModel._meta.db_table)
+    now = _db_datetime(timezone.now())
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), OUTBOX_BATCH):
+            batch = ids[start : start + OUTBOX_BATCH]
+            marks = ", ".join(["%s"] * len(batch))
+            # A customer's data is also their referrer's referral_count.
+            cursor.execute(
+                f"""
+                INSERT INTO {_sql_names()["changed"]} (model_id, customer_id, changed_at)
+                SELECT model.id, changed.customer_id, %s
+                FROM {model} AS model
+                CROSS JOIN (
+                    SELECT id AS customer_id FROM {customer} WHERE id IN ({marks})
+                    UNION
+                    SELECT referred_by_id FROM {customer} WHERE id IN ({marks}) AND referred_by_id IS NOT NULL
+                ) AS changed
+                WHERE model.active
+                """,  # noqa: S608 - only quoted table names and placeholders are interpolated
+                [now, *batch, *batch],
+            )
 
 
 def _changed_take(*, run: ClassificationRun, customers: Q) -> list[int]:
@@ -382,39 +392,20 @@ def classification_run_complete_if_done(*, run: ClassificationRun) -> bool:
     return bool(completed)
 
 
-def classification_run_execute(
-    *, run: ClassificationRun, customer_ids: Sequence[int] | None = None
-) -> ClassificationRun:
-    """Classify every customer (or the given ones) in this process, chunk by chunk; a failing chunk marks the run
-    failed. Workers run the same chunks in parallel instead (lifecycle.tasks)."""
+def classification_run_execute(*, run: ClassificationRun) -> ClassificationRun:
+    """Classify every customer in this process, chunk by chunk; a failing chunk marks the run failed. Workers run
+    the same chunks in parallel instead (lifecycle.tasks)."""
     try:
-        if customer_ids is not None:
-            _customers_execute(run=run, customer_ids=customer_ids)
-        else:
-            for chunk in classification_run_plan(run=run):
-                chunk.run = run
-                classification_chunk_execute(chunk=chunk)
-            classification_run_complete_if_done(run=run)
+        for chunk in classification_run_plan(run=run):
+            chunk.run = run
+            classification_chunk_execute(chunk=chunk)
+        classification_run_complete_if_done(run=run)
     except Exception as exc:
         logger.exception("classification run %s of model %s failed", run.pk, run.model.key)
         classification_run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
         raise
     run.refresh_from_db()
     return run
-
-
-def _customers_execute(*, run: ClassificationRun, customer_ids: Sequence[int]) -> None:
-    """An event run: a few customers, one transaction, no chunk rows."""
-    ids = sorted(set(customer_ids))
-    with transaction.atomic():
-        _changed_take(run=run, customers=Q(customer_id__in=ids))
-        result = customers_classify(model=run.model, run=run, customer_ids=ids)
-        ClassificationRun.objects.filter(pk=run.pk).update(
-            customers_evaluated=result.evaluated,
-            transitions=result.transitions,
-            status=RunStatus.COMPLETED,
-            finished_at=timezone.now(),
-        )
 
 
 def model_reclassify(
@@ -425,13 +416,25 @@ def model_reclassify(
 
 
 def customers_reclassify(*, customer_ids: Sequence[int]) -> list[ClassificationRun]:
-    """Reclassify a few customers (after their data changed) in every active model, as of now."""
-    return [
-        classification_run_execute(
-            run=classification_run_start(model=model, kind=RunKind.EVENT), customer_ids=customer_ids
-        )
-        for model in LifecycleModel.objects.filter(active=True, fallback_stage__isnull=False)
-    ]
+    """Reclassify a few customers (after their data changed) in every active model, as of now: one event run per
+    model, all in one transaction (it is on the path of every ingestion, so each model's rules are read once and
+    nothing is committed twice). A failure writes nothing: the outbox rows stay for the next periodic pass."""
+    ids = sorted(set(customer_ids))
+    as_of = timezone.now()
+    runs = []
+    with transaction.atomic():
+        for model in LifecycleModel.objects.filter(active=True, fallback_stage__isnull=False):
+            stored = stored_rules(model)
+            run = ClassificationRun.objects.create(
+                model=model, kind=RunKind.EVENT, as_of=as_of, rules_fingerprint=model_fingerprint(model, stored)
+            )
+            _changed_take(run=run, customers=Q(customer_id__in=ids))
+            result = customers_classify(model=model, run=run, customer_ids=ids, stored=stored)
+            run.customers_evaluated, run.transitions = result.evaluated, result.transitions
+            run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
+            run.save(update_fields=["customers_evaluated", "transitions", "status", "finished_at"])
+            runs.append(run)
+    return runs
 
 
 def runs_sweep(*, older_than: timedelta) -> list[ClassificationRun]:

@@ -172,3 +172,19 @@ def test_the_periodic_pass_classifies_the_changed_customers_and_not_everyone(loa
     run = ClassificationRun.objects.filter(model=models["status"], kind=RunKind.PERIODIC).latest("started_at")
     assert Order.objects.count() == before + 30  # one new order for 10 % of the 300 customers
     assert run.incremental and 30 <= run.customers_evaluated < 300
+
+
+def test_a_full_pass_dispatched_to_one_and_to_two_workers_equals_the_in_process_pass(loaded, settings):
+    from bench import lifecycle_runs, worker_runs
+
+    _, models = loaded
+    settings.CLM_CLASSIFY_CHUNK_SIZE = 50  # 300 customers: 6 chunks for the workers to share
+    as_of = timezone.now()
+    lifecycle_runs.full_rows({"status": models["status"]}, as_of=as_of, runs=1)  # keeps the in-process result
+
+    rows = worker_runs.workers_rows(models["status"], as_of=as_of, runs=1)
+
+    assert [row.key for row in rows] == ["workers.status.1", "workers.status.2"]
+    assert all("300 customers in 6 chunks" in row.data for row in rows)
+    assert all("result = the in-process pass: yes" in row.data for row in rows)
+    assert "× the speed of one worker" in rows[1].note
