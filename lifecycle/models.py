@@ -376,7 +376,9 @@ class TransitionCause(models.TextChoices):
 class CustomerStage(models.Model):
     """A customer's current stage in one model, and since when."""
 
-    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: one_stage_per_model leads with the model. A second one misled PostgreSQL when its
+    # statistics did not know a model's rows yet (its first pass): it probed "model = m" and filtered by customer.
+    model = models.ForeignKey(LifecycleModel, on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stages")
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="customer_stages")
     since = models.DateTimeField()
