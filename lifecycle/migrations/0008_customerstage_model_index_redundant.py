@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lifecycle', '0007_translated_labels'),
+        ("lifecycle", "0007_translated_labels"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='customerstage',
-            name='model',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lifecycle.lifecyclemodel'),
+            model_name="customerstage",
+            name="model",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="lifecycle.lifecyclemodel",
+            ),
         ),
     ]
