@@ -11,6 +11,7 @@ from django.utils import timezone
 from lifecycle import services
 from lifecycle.cdnow import cdnow_import
 from lifecycle.models import (
+    ChangedCustomer,
     ClassificationRun,
     Customer,
     CustomerStage,
@@ -23,6 +24,7 @@ from lifecycle.models import (
 )
 from lifecycle.selectors import stage_counts
 from lifecycle.services import customers_reclassify, model_reclassify
+from lifecycle.templates import template_install
 from tests.factories import CustomerFactory, OrderFactory, at
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +136,46 @@ def test_one_customer_moves_after_an_order(status_model):
     transition = StageTransition.objects.filter(customer=customer).latest("id")
     assert (transition.cause, transition.from_stage.key, transition.to_stage.key) == ("event", "prospect", "new")
     assert runs[0].kind == RunKind.EVENT and runs[0].customers_evaluated == 1
+
+
+def test_an_event_run_in_two_models_fails_whole_and_leaves_the_outbox_for_the_periodic_pass(status_model, monkeypatch):
+    LifecycleModel.objects.filter(pk=template_install(key="ecommerce")[0].pk).update(active=True)
+    customer = CustomerFactory(first_seen_at=timezone.now() - timedelta(days=30))
+    OrderFactory(customer=customer, placed_at=timezone.now() - timedelta(days=1))
+    services.customers_mark_changed(customer_ids=[customer.pk])
+    real = services.customers_classify
+
+    def second_model_fails(**kwargs):
+        if kwargs["model"].key != "status":
+            raise RuntimeError("disk full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "customers_classify", second_model_fails)
+    with pytest.raises(RuntimeError):
+        customers_reclassify(customer_ids=[customer.pk])
+    assert not ClassificationRun.objects.exists() and not CustomerStage.objects.exists()
+    assert set(ChangedCustomer.objects.values_list("model__key", "customer")) == {
+        ("status", customer.pk),
+        ("ecommerce", customer.pk),
+    }
+
+    monkeypatch.setattr(services, "customers_classify", real)
+    runs = customers_reclassify(customer_ids=[customer.pk])
+    assert sorted((run.model.key, run.status, run.transitions) for run in runs) == [
+        ("ecommerce", RunStatus.COMPLETED, 1),
+        ("status", RunStatus.COMPLETED, 1),
+    ]
+    assert not ChangedCustomer.objects.exists()
+    assert current_stages()[customer.external_id] == "new"
+
+
+def test_an_event_run_reads_each_models_rules_once(status_model):
+    LifecycleModel.objects.filter(pk=template_install(key="ecommerce")[0].pk).update(active=True)
+    customer = CustomerFactory(first_seen_at=timezone.now() - timedelta(days=30))
+    with CaptureQueriesContext(connection) as captured:
+        customers_reclassify(customer_ids=[customer.pk])
+    rule_reads = [query["sql"] for query in captured if 'FROM "lifecycle_stagerule"' in query["sql"]]
+    assert len(rule_reads) == 2  # one per active model
 
 
 def test_chunks_give_the_same_result(history, status_model, settings):
