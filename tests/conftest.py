@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.db import connection
 from django.utils import translation
 from rest_framework.test import APIClient
@@ -118,6 +119,14 @@ def start_worker(transactional_db, tmp_path):
 def celery_worker_process(start_worker):
     """A real Celery worker with embedded beat, on the test database and the configured broker."""
     return start_worker("worker", pool="solo", beat=True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Counts cached by one test (lifecycle.selectors.current_stage_counts) are not another test's."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
