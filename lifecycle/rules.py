@@ -18,7 +18,7 @@ from django.db.models import Case, Expression, IntegerField, Q, QuerySet, Value,
 from django.utils.translation import gettext as _
 
 from lifecycle.features import FEATURES, Feature, FeatureType
-from lifecycle.models import Customer, LifecycleModel, Stage
+from lifecycle.models import Customer, LifecycleModel, Stage, StageRule
 
 COMPARISONS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 OPERATORS = [*COMPARISONS, "!=", "between", "in"]
@@ -178,9 +178,12 @@ class StoredRules:
 
 
 def stored_rules(model: LifecycleModel) -> StoredRules:
-    """Read the model's stages and rules, in two queries."""
-    stages = sorted(model.stages.prefetch_related("rules"), key=lambda s: (s.priority, s.pk))
-    return StoredRules(stages, {stage.pk: [rule.conditions for rule in stage.rules.all()] for stage in stages})
+    """Read the model's stages and rules, in two queries (plain rows: an event run reads them on every ingestion)."""
+    stages = list(model.stages.order_by("priority", "pk"))
+    by_stage: dict[int, list[list[dict]]] = {stage.pk: [] for stage in stages}
+    for stage_id, conditions in StageRule.objects.filter(stage__model=model).values_list("stage_id", "conditions"):
+        by_stage[stage_id].append(conditions)
+    return StoredRules(stages, by_stage)
 
 
 def model_conditions(model: LifecycleModel) -> list[Condition]:
