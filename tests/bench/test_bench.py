@@ -175,7 +175,7 @@ def test_the_periodic_pass_classifies_the_changed_customers_and_not_everyone(loa
 
 
 def test_a_full_pass_dispatched_to_one_and_to_two_workers_equals_the_in_process_pass(loaded, settings):
-    from bench import lifecycle_runs, worker_runs
+    from bench import lifecycle_runs, report, worker_runs
 
     _, models = loaded
     settings.CLM_CLASSIFY_CHUNK_SIZE = 50  # 300 customers: 6 chunks for the workers to share
@@ -188,3 +188,5 @@ def test_a_full_pass_dispatched_to_one_and_to_two_workers_equals_the_in_process_
     assert all("300 customers in 6 chunks" in row.data for row in rows)
     assert all("result = the in-process pass: yes" in row.data for row in rows)
     assert "× the speed of one worker" in rows[1].note
+    report.evaluate(rows)
+    assert rows[1].target == "faster than one worker, same result" and rows[1].met == (rows[1].median < rows[0].median)
