@@ -41,7 +41,7 @@ def evaluate(rows: list[Row]) -> None:
         elif parts[0] == "orm" and len(parts) == 3:
             row.vs_floor = _ratio(row, by_key.get(f"floor.{parts[1]}.{parts[2]}"))
         elif parts[0] == "workers" and parts[-1] != "1":
-            one = by_key.get(f"workers.{parts[1]}.1")
+            one = by_key.get(".".join([*parts[:-1], "1"]))
             row.target = "faster than one worker, same result"
             if one is not None:
                 row.met = row.median < one.median and "result = the in-process pass: yes" in row.data

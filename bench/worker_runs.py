@@ -79,36 +79,39 @@ def _dispatched_run_seconds(model, *, as_of: datetime) -> tuple[float, object]:
 
 
 def workers_rows(model, *, as_of: datetime, runs: int, counts: tuple[int, ...] = (1, 2)) -> list[Row]:
-    """The full pass of `model` from an empty current state, executed by 1 and then 2 worker processes."""
-    from bench.lifecycle_runs import _state_differences, stage_tables_clear
+    """The full pass of `model` executed by 1 and then 2 worker processes: from an empty current state (every
+    customer written) and converged (the same pass again: read-mostly, nothing written)."""
+    from bench.lifecycle_runs import _state_differences, stage_tables_analyze, stage_tables_clear
 
     rows: list[Row] = []
-    for count in counts:
-        seconds, shares, differences = [], "", None
-        with workers(count, log_dir=Path(settings.DATA_DIR)):
-            for _ in range(runs):
-                stage_tables_clear()
-                elapsed, run = _dispatched_run_seconds(model, as_of=as_of)
-                seconds.append(elapsed)
-                per_worker: dict[str, int] = {}
-                for worker in run.chunks.values_list("worker", flat=True):
-                    per_worker[worker] = per_worker.get(worker, 0) + 1
-                shares = " + ".join(str(chunks) for chunks in sorted(per_worker.values(), reverse=True))
-                differences = _state_differences(model)
-        same = "not compared" if differences is None else "yes" if differences == 0 else f"NO ({differences:,} differ)"
-        rows.append(
-            Row(
-                f"workers.{model.key}.{count}",
-                f"Full reclassification of `{model.key}` through Celery, from an empty current state, "
-                f"{count} worker process{'es' if count > 1 else ''}",
+    for state, setup in (("empty", stage_tables_clear), ("converged", stage_tables_analyze)):
+        by_count: dict[int, Row] = {}
+        for count in counts:
+            seconds, shares, differences = [], "", None
+            with workers(count, log_dir=Path(settings.DATA_DIR)):
+                for _ in range(runs):
+                    setup()
+                    elapsed, run = _dispatched_run_seconds(model, as_of=as_of)
+                    seconds.append(elapsed)
+                    per_worker: dict[str, int] = {}
+                    for worker in run.chunks.values_list("worker", flat=True):
+                        per_worker[worker] = per_worker.get(worker, 0) + 1
+                    shares = " + ".join(str(chunks) for chunks in sorted(per_worker.values(), reverse=True))
+                    differences = _state_differences(model)
+            same = "not compared" if differences is None else "yes" if differences == 0 else f"NO ({differences:,})"
+            row = Row(
+                f"workers.{model.key}.{state}.{count}",
+                f"Full reclassification of `{model.key}` through Celery, "
+                + ("from an empty current state" if state == "empty" else "converged (nothing changes)")
+                + f", {count} worker process{'es' if count > 1 else ''}",
                 f"{run.customers_evaluated:,} customers in {run.chunks.count()} chunks of "
-                f"{settings.CLM_CLASSIFY_CHUNK_SIZE:,}; chunks per worker {shares}; "
+                f"{settings.CLM_CLASSIFY_CHUNK_SIZE:,}, {run.transitions:,} transitions; chunks per worker {shares}; "
                 f"result = the in-process pass: {same}",
                 seconds,
                 "s",
             )
-        )
-    if len(rows) == 2:
-        speedup = rows[0].median / rows[1].median
-        rows[1].note = f"{speedup:.2f}× the speed of one worker"
+            if count > 1 and 1 in by_count:
+                row.note = f"{by_count[1].median / row.median:.2f}× the speed of one worker"
+            by_count[count] = row
+            rows.append(row)
     return rows

@@ -184,9 +184,15 @@ def test_a_full_pass_dispatched_to_one_and_to_two_workers_equals_the_in_process_
 
     rows = worker_runs.workers_rows(models["status"], as_of=as_of, runs=1)
 
-    assert [row.key for row in rows] == ["workers.status.1", "workers.status.2"]
+    assert [row.key for row in rows] == [
+        "workers.status.empty.1",
+        "workers.status.empty.2",
+        "workers.status.converged.1",
+        "workers.status.converged.2",
+    ]
     assert all("300 customers in 6 chunks" in row.data for row in rows)
+    assert "300 transitions" in rows[0].data and "0 transitions" in rows[3].data
     assert all("result = the in-process pass: yes" in row.data for row in rows)
-    assert "× the speed of one worker" in rows[1].note
+    assert all("× the speed of one worker" in row.note for row in rows[1::2])
     report.evaluate(rows)
     assert rows[1].target == "faster than one worker, same result" and rows[1].met == (rows[1].median < rows[0].median)
