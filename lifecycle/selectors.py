@@ -66,7 +66,7 @@ def current_stage_counts(*, model: LifecycleModel) -> dict[int, int]:
         .values_list("pk", "status", "transitions")
         .first()
     )
-    key = f"lifecycle:stage-counts:{model.pk}:{latest}"
+    key = f"lifecycle:stage-counts:{model.pk}:{':'.join(map(str, latest or ()))}"
     counts = cache.get(key)
     if counts is None:
         counts = dict(

@@ -6,6 +6,7 @@ the state of the last runs. Everything is read from stored snapshots and small t
 not depend on the number of customers.
 """
 
+import hashlib
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -101,7 +102,7 @@ def predicted_clv(*, fit: ClvFit | None, filters: MetricFilters) -> dict[str, An
     every prediction (~100 ms at a million), kept in the cache per fit and filters for PREDICTED_CLV_SECONDS."""
     if fit is None:
         return {"mean": None, "customers": 0}
-    key = f"metrics:predicted-clv:{fit.pk}:{params_key(filters, {})}"
+    key = f"metrics:predicted-clv:{fit.pk}:{hashlib.sha256(params_key(filters, {}).encode()).hexdigest()}"
     cached = cache.get(key)
     if cached is not None:
         return cached
