@@ -320,6 +320,21 @@ def floor_params(model, as_of: datetime) -> dict:
     return {"as_of": as_of, "model": model.pk, "kinds": [str(kind) for kind in ENGAGEMENT_KINDS]}
 
 
+def stage_differences(model, expected_sql: str, params: list | tuple = ()) -> int:
+    """Customers whose current stage in `model` differs from `expected_sql`'s (columns customer_id, stage_id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT count(*) FROM ({expected_sql}) AS expected
+            FULL JOIN (SELECT customer_id, stage_id FROM lifecycle_customerstage WHERE model_id = %s) AS current
+              ON current.customer_id = expected.customer_id
+            WHERE current.stage_id IS DISTINCT FROM expected.stage_id
+            """,  # noqa: S608 - SQL of the benchmark's own
+            [*params, model.pk],
+        )
+        return cursor.fetchone()[0]
+
+
 def _state_differences(model) -> int | None:
     """Customers whose current stage differs from the app's result kept by state_keep (0: the same result; None:
     nothing kept)."""
@@ -327,16 +342,7 @@ def _state_differences(model) -> int | None:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"bench_state_{model.key}"])
         if not cursor.fetchone()[0]:
             return None
-        cursor.execute(
-            f"""
-            SELECT count(*) FROM bench_state_{model.key} s
-            FULL JOIN (SELECT customer_id, stage_id FROM lifecycle_customerstage WHERE model_id = %s) c
-              ON c.customer_id = s.customer_id
-            WHERE c.stage_id IS DISTINCT FROM s.stage_id
-            """,  # noqa: S608 - a template key
-            [model.pk],
-        )
-        return cursor.fetchone()[0]
+    return stage_differences(model, f"SELECT customer_id, stage_id FROM bench_state_{model.key}")  # noqa: S608
 
 
 def floor_rows(models: dict, *, as_of: datetime, runs: int, converged_by_floor: set[str] = frozenset()) -> list[Row]:

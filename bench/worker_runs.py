@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import F
 
 from bench.http_runs import database_url
 from bench.measure import Row
@@ -81,24 +82,12 @@ def _dispatched_run_seconds(model, *, as_of: datetime) -> tuple[float, object]:
 def _differences_from_rules(model, *, as_of: datetime) -> int:
     """Customers whose current stage differs from the model's rules evaluated as of `as_of` in one query (the
     classification's own SELECT, outside any chunk)."""
-    from django.db import connection
-
-    from lifecycle.models import CustomerStage
+    from bench.lifecycle_runs import stage_differences
     from lifecycle.rules import classification_queryset
 
-    expected_sql, params = classification_queryset(model, as_of).values("id", "target_stage_id").query.sql_with_params()
-    current = CustomerStage._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT count(*) FROM ({expected_sql}) AS expected
-            FULL JOIN (SELECT customer_id, stage_id FROM {current} WHERE model_id = %s) AS current
-              ON current.customer_id = expected.id
-            WHERE current.stage_id IS DISTINCT FROM expected.target_stage_id
-            """,  # noqa: S608 - a table name and Django-compiled SQL
-            [*params, model.pk],
-        )
-        return cursor.fetchone()[0]
+    expected = classification_queryset(model, as_of).values(customer_id=F("id"), stage_id=F("target_stage_id"))
+    sql, params = expected.query.sql_with_params()
+    return stage_differences(model, sql, params)
 
 
 def workers_rows(model, *, as_of: datetime, runs: int, counts: tuple[int, ...] = (1, 2)) -> list[Row]:
