@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 LIFETIMES := lifetimes==0.11.3
 CLM_PORT ?= 8000
 
-.PHONY: run test assets lint bench messages clean
+.PHONY: run test test-scipy assets lint bench messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,23 @@ run: $(VENV)/.installed assets
 
 test: $(VENV)/.installed-dev assets
 	DEBUG=$${DEBUG:-1} $(BIN)/pytest $(PYTEST_ARGS)
+
+# The CLV fits (tests/metrics/test_clv.py) on each scipy release pyproject.toml allows: its floor and each minor's
+# newest patch. Each runs in a small venv over .venv that holds only its scipy (issue 14: optimizers of different
+# releases stop at different places where the data leaves a parameter free).
+SCIPY_RELEASES := 1.15.0 1.15.3 1.16.3 1.17.1
+SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+test-scipy: $(VENV)/.installed-dev
+	set -e; for release in $(SCIPY_RELEASES); do \
+	  overlay=$(VENV)/scipy-$$release; \
+	  if [ ! -x $$overlay/bin/python ]; then \
+	    $(PYTHON) -m venv $$overlay; \
+	    echo "import site; site.addsitedir('$(SITE_PACKAGES)')" > $$($$overlay/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/clm-base.pth; \
+	    $$overlay/bin/python -m pip install --quiet --no-deps "scipy==$$release"; \
+	  fi; \
+	  $$overlay/bin/python -c 'import scipy; print("== scipy", scipy.__version__, "from", scipy.__file__)'; \
+	  DEBUG=$${DEBUG:-1} $$overlay/bin/python -m pytest -q -p no:cacheprovider tests/metrics/test_clv.py; \
+	done
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

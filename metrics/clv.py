@@ -23,12 +23,16 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import expit, gammaln, hyp2f1
+from scipy.special import expit, gammaln, hyp2f1, log_expit
 
 # Log-parameters are kept within e^±LOG_BOUND: a parameter reaching the bound means the data cannot pin it
 # down (e.g. no repeat purchase at all), which is reported rather than returned as a "fit".
 LOG_BOUND = 15.0
 _AT_BOUND = LOG_BOUND - 1e-3
+# A Gamma of shape r ≥ 1,000 has a standard deviation within 3 % of its mean, a Beta with a + b ≥ 1,000 one of at
+# most 0.016: the purchase rate (or the drop-out probability) is then the same for every customer, and the fit
+# holds the concentration there (_held_homogeneous) instead of following the likelihood's ridge to infinity.
+HOMOGENEOUS_CONCENTRATION = 1e3
 
 
 class ClvFitError(ValueError):
@@ -198,15 +202,51 @@ def _minimize(objective, start: NDArray[np.float64], what: str) -> NDArray[np.fl
         raise ClvFitError(
             _("The %(model)s fit did not converge (%(reason)s).") % {"model": what, "reason": result.message}
         )
-    if np.any(np.abs(result.x) >= _AT_BOUND):
+    return result.x
+
+
+def _refuse_parameters_at_bound(log_params: NDArray[np.float64], names: list[str], what: str) -> None:
+    """A parameter at e^±LOG_BOUND is one the data cannot pin down: say which, and which way it runs."""
+    at_bound = np.flatnonzero(np.abs(log_params) >= _AT_BOUND)
+    if at_bound.size:
+        index = int(at_bound[0])
         raise ClvFitError(
             _(
-                "The %(model)s fit did not converge: a parameter runs off to %(limit)s; the purchase history is too "
-                "short or too uniform to estimate the model."
+                "The %(model)s fit did not converge: %(parameter)s runs off to %(limit)s; the purchase history is "
+                "too short or too uniform to estimate the model."
             )
-            % {"model": what, "limit": "0" if result.x.min() < 0 else _("infinity")}
+            % {"model": what, "parameter": names[index], "limit": "0" if log_params[index] < 0 else _("infinity")}
         )
-    return result.x
+
+
+def _held_homogeneous(objective, log_params: NDArray[np.float64], what: str) -> NDArray[np.float64]:
+    """Refit with the concentration held at HOMOGENEOUS_CONCENTRATION where the free fit ran past it.
+
+    When every customer buys at the same rate (or drops out with the same probability), the likelihood keeps
+    rising, ever more slowly, as r (or a + b) grows with the mean r/α (or a/(a+b)) fixed: a ridge without a top.
+    Where an optimizer stops on it is an accident of its tolerances (a + b ≈ 4,500 with scipy 1.14, the bound
+    e^15 with 1.15 and later on the same data). Holding the concentration and fitting the mean is a well-posed
+    problem with the same answer everywhere, and its predictions are those of the limit to within a few percent.
+    """
+    log_r, log_alpha, log_a, log_b = log_params
+    held = np.log(HOMOGENEOUS_CONCENTRATION)
+    hold_rate = log_r >= held
+    hold_dropout = np.logaddexp(log_a, log_b) >= held
+    if not (hold_rate or hold_dropout):
+        return log_params
+
+    def expand(reduced: NDArray[np.float64]) -> NDArray[np.float64]:
+        rest = list(reduced)
+        rate = [held, held - rest.pop(0)] if hold_rate else [rest.pop(0), rest.pop(0)]
+        if hold_dropout:
+            logit = rest.pop(0)
+            rest = [held + log_expit(logit), held + log_expit(-logit)]
+        return np.array(rate + rest)
+
+    start = [log_r - log_alpha] if hold_rate else [log_r, log_alpha]
+    start += [log_a - log_b] if hold_dropout else [log_a, log_b]
+    reduced = _minimize(lambda v: objective(expand(v)), np.clip(start, -LOG_BOUND / 2, LOG_BOUND / 2), what)
+    return expand(reduced)
 
 
 def bgnbd_fit(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> BgNbdParams:
@@ -251,7 +291,18 @@ def bgnbd_fit(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> BgNbd
         value = -float(weights @ terms) / total  # per customer: keeps the gradient O(1) whatever the size
         return value if np.isfinite(value) else np.inf
 
-    log_params = _minimize(objective, np.zeros(4), _("purchase model (BG/NBD)"))
+    what = _("purchase model (BG/NBD)")
+    log_params = _held_homogeneous(objective, _minimize(objective, np.zeros(4), what), what)
+    # A mean drop-out probability per purchase this small is the optimizer heading for "nobody ever leaves".
+    if expit(log_params[2] - log_params[3]) < 1e-3:
+        raise ClvFitError(
+            _(
+                "Not enough information about churn yet: no customer's history shows a drop-out (everyone still buys "
+                "at their usual pace), so the purchase model (BG/NBD) cannot estimate how customers leave. The "
+                "previous predictions stay; fit again when the history is longer."
+            )
+        )
+    _refuse_parameters_at_bound(log_params, ["r", "α", "a", "b"], what)
     r, alpha, a, b = (float(v) for v in np.exp(log_params))
     return BgNbdParams(r, alpha, a, b, log_likelihood=float(-objective(log_params) * total))
 
@@ -320,7 +371,9 @@ def gamma_gamma_fit(frequency: ArrayLike, monetary: ArrayLike) -> GammaGammaPara
 
     # Start at a sensible scale (γ ≈ q·mean/p with p = q = 1 → γ ≈ mean spend): the likelihood is flat far off.
     start = np.array([0.0, np.log(2.0), np.log(float(np.mean(m)))])
-    log_params = _minimize(objective, start, _("spend model (Gamma-Gamma)"))
+    what = _("spend model (Gamma-Gamma)")
+    log_params = _minimize(objective, start, what)
+    _refuse_parameters_at_bound(log_params, ["p", "q", "γ"], what)
     p, q, gamma = (float(v) for v in np.exp(log_params))
     if q <= 1:
         raise ClvFitError(

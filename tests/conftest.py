@@ -3,6 +3,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -18,6 +19,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Locks, advisory locks and killed connections behave as in production only on PostgreSQL; CI always runs there
 # (pytest_configure below refuses CI without it), so these tests are skipped only on a developer's SQLite.
 needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (CI runs it)")
+
+
+def missing_dependency(reason: str) -> NoReturn:
+    """Skip a test whose tool or data is missing on a developer's machine; under CI=true fail it: CI has them all."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,7 +120,10 @@ def start_worker(transactional_db, tmp_path):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        print(f"--- {log_path.name}\n" + log_path.read_text()[-12000:])  # shown by pytest when the test fails
+        # Shown by pytest when the test fails: every line of beat's (what it sent, and when) and the log's end.
+        text = log_path.read_text()
+        print(f"--- {log_path.name}, beat\n" + "\n".join(line for line in text.splitlines() if "/Beat]" in line))
+        print(f"--- {log_path.name}, the end\n" + text[-12000:])
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from bench.generate import Spec
 from bench.measure import Row
 
 pytestmark = [
-    pytest.mark.needs_cdnow,
     pytest.mark.skipif(
         os.environ.get("CI", "").lower() != "true" and not os.environ.get("DATABASE_URL", "").startswith("postgres"),
         reason="the benchmark loads with PostgreSQL COPY",

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
+from tests.conftest import missing_dependency
+
 CHROMIUM = Path(os.environ.get("CLM_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "data" / "screenshots"
 
@@ -16,10 +18,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)  # CI must run the browser tests, never pass by skipping them
-        pytest.skip(message)
+        missing_dependency(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

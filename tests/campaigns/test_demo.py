@@ -267,7 +267,6 @@ def test_the_command_needs_an_order_history():
         call_command("seed_demo", stdout=StringIO())
 
 
-@pytest.mark.needs_cdnow
 def test_proportions_on_the_cdnow_sample_are_those_of_a_plausible_shop():
     cdnow_import(path=cdnow_default_path(CdnowFormat.SAMPLE))
     result: DemoSeedResult = demo_data_seed(seed=42)

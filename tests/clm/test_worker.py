@@ -16,7 +16,9 @@ def test_heartbeat_is_scheduled_in_the_database_and_editable():
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_and_beat_run_the_heartbeat(celery_worker_process, client):
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.filter(task="clm.tasks.heartbeat").update(interval=every_second)
+    heartbeat = PeriodicTask.objects.get(task="clm.tasks.heartbeat")
+    heartbeat.interval = every_second
+    heartbeat.save()  # as in the admin: save() tells beat the schedule changed, update() would not
 
     wait_for(lambda: WorkerHeartbeat.objects.filter(name="worker").exists(), timeout=60, message="a heartbeat")
 

@@ -392,7 +392,6 @@ def test_a_model_that_cannot_classify_is_rejected(history, status_model):
 # --- the CDNOW sample end to end ------------------------------------------------------------------
 
 
-@pytest.mark.needs_cdnow
 def test_weekly_cdnow_backfill_ends_where_a_direct_classification_as_of_the_end_date_is(status_model):
     cdnow_import(path=cdnow_default_path(CdnowFormat.SAMPLE))
 

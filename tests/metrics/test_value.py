@@ -171,7 +171,6 @@ def test_a_rule_on_p_alive_accepts_decimals_and_classifies(history):
 # --- accuracy on the CDNOW sample ----------------------------------------------------------------------------
 
 
-@pytest.mark.needs_cdnow
 def test_accuracy_on_the_cdnow_holdout_tracks_the_actual_purchases():
     cdnow_import(path=cdnow_file("CDNOW_sample.txt"), file_format=CdnowFormat.SAMPLE)
 
