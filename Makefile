@@ -13,12 +13,12 @@ $(BIN)/python:
 
 # lifetimes only carries the CDNOW files; --no-deps keeps its old numerical dependencies out.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[run]"
 	$(BIN)/pip install --quiet --no-deps "$(LIFETIMES)"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[run,dev]"
 	touch $@
 
 assets: $(VENV)/.installed
@@ -52,6 +52,7 @@ test-scipy: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Translations: collect the strings into locale/de/LC_MESSAGES/django.po, translate the new ones, then compile
 # (the compiled .mo is committed, so running CLM needs no gettext tools).

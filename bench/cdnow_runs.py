@@ -44,7 +44,7 @@ def import_rows(runs: int) -> list[Row]:
 
 def core_rows(runs: int) -> list[Row]:
     """The CDNOW import and the CLV fit on every CDNOW customer (SPEC §11 targets)."""
-    from metrics.kinds import day_end
+    from clm.base.days import day_end
     from metrics.value import clv_fit
 
     rows = import_rows(runs)
@@ -179,7 +179,7 @@ def page_rows(*, as_of_day: str) -> list[Row]:
 def ingestion_row(runs: int) -> Row:
     from rest_framework.test import APIClient
 
-    from clm.services import api_key_create
+    from clm.base.services import api_key_create
 
     _, key = api_key_create(name="bench", scopes={"write"})
     client = APIClient(SERVER_NAME="localhost")

@@ -130,7 +130,7 @@ def _rss_kib(pid: int, field: str = "VmRSS") -> int:
 
 
 def api_key(scopes: set[str]) -> str:
-    from clm.services import api_key_create
+    from clm.base.services import api_key_create
 
     _, key = api_key_create(name=f"bench {'+'.join(sorted(scopes))}", scopes=scopes)
     return key

@@ -9,9 +9,9 @@ from bench.measure import Row, timed
 def metrics_rows(*, model, day: date, runs: int, calibration_end: date | None = None) -> list[Row]:
     """Every metrics job as of the end of `day`; `model` is the model whose pipeline series is rebuilt (the other
     active models' snapshots are measured too, as the snapshot job computes them)."""
+    from clm.base.days import day_end
     from lifecycle.models import Customer, StageTransition
     from metrics.filters import MetricFilters
-    from metrics.kinds import day_end
     from metrics.rfm import rfm_breakpoints_store
     from metrics.services import default_snapshot_requests, metric_snapshot_store, pipeline_snapshots_compute
     from metrics.value import clv_accuracy, clv_fit

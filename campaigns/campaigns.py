@@ -11,7 +11,7 @@ the request's language (German on the German dashboard; English for API clients 
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,7 +35,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, CampaignStatus, MarketingSpend, SpendPeriod
-from clm.history import audit_as
+from clm.base.days import day_start
+from clm.base.history import audit_as
 from lifecycle.models import (
     Channel,
     Customer,
@@ -492,8 +493,8 @@ def campaign_results(*, campaign: Campaign, as_of: datetime | None = None) -> di
     - cac = spend / new_customers.total (None without new customers).
     """
     as_of = as_of or timezone.now()
-    start = datetime.combine(campaign.start_date, time.min, UTC)
-    end = datetime.combine(campaign.end_date + timedelta(days=1), time.min, UTC)  # exclusive
+    start = day_start(campaign.start_date)
+    end = day_start(campaign.end_date + timedelta(days=1))  # exclusive
     window = timedelta(days=campaign.attribution_days)
 
     # Query 1: target stages and all stages of the model (few rows) decide which transitions count as advancing.

@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from campaigns.ingest_kinds import MARKETING_SPEND
 from campaigns.models import SpendPeriod
+from clm.base.days import day_start
 from lifecycle.ingest import IngestResult, ValidItem, channel_ids_by_key, records_write
 from lifecycle.ingest_kinds import CUSTOMERS, FEEDBACK, TOUCHPOINTS
 from lifecycle.models import Customer, Order
@@ -251,7 +252,7 @@ def demo_data_seed(*, seed: int = DEFAULT_SEED) -> DemoSeedResult:
         raise DemoSeedError("No customers with orders: import an order history first (manage.py import_cdnow).")
     start = min(buyer.orders[0] for buyer in buyers)
     last_day = max(buyer.orders[-1] for buyer in buyers).date()
-    end = min(datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=UTC), timezone.now())
+    end = min(day_start(last_day + timedelta(days=1)), timezone.now())
     campaigns = _campaigns(first_day=start.date(), last_day=last_day)
     demo = _Demo(channel_ids=channel_ids, end=end)
     # One stream per part, so that changing how one part draws leaves the others' rows alone.
@@ -416,7 +417,7 @@ def _after_orders_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Ca
 
 
 def _winback_generate(demo: _Demo, buyers: list[_Buyer], campaign: Campaign, rng: random.Random) -> None:
-    starts = datetime.combine(campaign.first_day, datetime.min.time(), tzinfo=UTC)
+    starts = day_start(campaign.first_day)
     length = ((campaign.last_day - campaign.first_day).days + 1) * 86400
     for buyer in buyers:
         before = bisect_left(buyer.orders, starts)

@@ -29,15 +29,14 @@ compiled by Django's own database operations (microseconds on SQLite, an interva
 databases count the window boundary identically.
 """
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import DateTimeField, DurationField
 from django.utils import timezone
-from scipy.stats import norm
 
+from campaigns.stats import difference_interval
 from lifecycle.models import Channel, LifecycleModel, Stage, StageKind, StageTransition, Touchpoint
 
 CONFIDENCE = 0.95
@@ -167,21 +166,6 @@ def channel_effectiveness_counts(
     return by_stage, by_cell
 
 
-def difference_interval(
-    *, treated: int, treated_advanced: int, untreated: int, untreated_advanced: int, confidence: float = CONFIDENCE
-) -> tuple[float | None, float | None, float | None]:
-    """(difference, low, high): treated share − untreated share with a Wald interval; all None when a group is
-    empty. The interval is p1 − p2 ± z · √(p1(1−p1)/n1 + p2(1−p2)/n2), z the normal quantile of (1 + confidence)
-    / 2 (1.96 for 95 %), clipped to [−1, 1] since no difference of shares lies outside."""
-    if not treated or not untreated:
-        return None, None, None
-    p1, p2 = treated_advanced / treated, untreated_advanced / untreated
-    difference = p1 - p2
-    z = float(norm.ppf((1 + confidence) / 2))
-    spread = z * math.sqrt(p1 * (1 - p1) / treated + p2 * (1 - p2) / untreated)
-    return difference, max(-1.0, difference - spread), min(1.0, difference + spread)
-
-
 def channel_effectiveness_compute(
     *,
     model: LifecycleModel,
@@ -227,12 +211,16 @@ def channel_effectiveness_compute(
         for channel in channels:
             treated, treated_advanced, treated_as_untreated = by_cell.get((stage.pk, channel.pk), (0, 0, 0))
             untreated, untreated_advanced = customers - treated, advanced_all - treated_as_untreated
-            difference, low, high = difference_interval(
-                treated=treated,
-                treated_advanced=treated_advanced,
-                untreated=untreated,
-                untreated_advanced=untreated_advanced,
-            )
+            difference = low = high = None  # an empty group: no share to compare
+            if treated and untreated:
+                interval = difference_interval(
+                    successes_a=untreated_advanced,
+                    total_a=untreated,
+                    successes_b=treated_advanced,
+                    total_b=treated,
+                    alpha=1 - CONFIDENCE,
+                )
+                difference, low, high = interval.estimate, interval.low, interval.high
             cells.append(
                 {
                     "stage": stage.key,

@@ -29,7 +29,7 @@ from django.utils.translation import ngettext
 
 from campaigns import stats
 from campaigns.models import Experiment, ExperimentGoal, ExperimentStatus, Exposure, Variant
-from clm.history import audit_as
+from clm.base.history import audit_as
 from lifecycle.models import (
     Channel,
     Customer,
@@ -478,6 +478,7 @@ def experiment_results(*, experiment: Experiment, as_of: datetime | None = None)
             "uplift": None,
             "z": None,
             "p_value": None,
+            "p_value_adjusted": None,
             "significant": None,
             "still_needed": stats.still_needed(needed=needed, exposed=count.exposed) if needed is not None else None,
         }
@@ -494,8 +495,11 @@ def experiment_results(*, experiment: Experiment, as_of: datetime | None = None)
                 "relative": _interval(stats.relative_uplift_interval(**pair, alpha=alpha)),
             }
             row["z"], row["p_value"] = test.statistic, test.p_value
-            row["significant"] = test.p_value < alpha if enough else None
         rows.append(row)
+    compared = [row for row in rows if row["p_value"] is not None]
+    for row, adjusted in zip(compared, stats.holm_adjusted([row["p_value"] for row in compared]), strict=True):
+        row["p_value_adjusted"] = adjusted
+        row["significant"] = adjusted < alpha if enough else None
 
     overall: dict[str, Any] = {"method": "z-test" if len(variants) == 2 else "chi-square", "statistic": None}
     overall.update({"p_value": None, "dof": None})

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import ChannelPlan
-from clm.history import audit_as
+from clm.base.history import audit_as
 from lifecycle.models import Channel, LifecycleModel, Stage
 
 # The fields a marketer fills in; stage and channel identify the cell and never change.

@@ -6,14 +6,15 @@ server-side cursor, so memory stays flat whatever the segment size.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 from typing import Any, Literal
 
-from django.apps import apps
-from django.db.models import Exists, F, OuterRef, QuerySet, Value
-from django.db.models.fields import FloatField
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
 
 from campaigns.models import Experiment, Exposure, Variant
+from clm.base.days import day_start
+from lifecycle.features import feature_of_customer
 from lifecycle.models import Channel, CustomerStage, Stage, Touchpoint
 
 SEGMENT_COLUMNS = ["external_id", "email", "name", "stage", "since", "p_alive", "predicted_clv_365d"]
@@ -32,20 +33,6 @@ class SegmentFilters:
     since: date | None = None
 
 
-def _value_relation() -> str | None:
-    """The Customer → metrics CustomerValue relation name, or None when metrics is not installed.
-
-    metrics builds on campaigns (it reads spend for CAC), so importing metrics here would make the two apps
-    depend on each other. The model is looked up in the app registry at call time instead; its reverse relation
-    from Customer lets the segment query LEFT JOIN the predictions (one join, no per-row query).
-    """
-    try:
-        customer_value = apps.get_model("metrics", "CustomerValue")
-    except LookupError:
-        return None
-    return customer_value._meta.get_field("customer").related_query_name()
-
-
 def segment_customers(*, stage: Stage, filters: SegmentFilters | None = None) -> QuerySet[CustomerStage]:
     """The customers currently in `stage` (of its model), ordered by customer id, one query.
 
@@ -55,14 +42,10 @@ def segment_customers(*, stage: Stage, filters: SegmentFilters | None = None) ->
     `since`, UTC midnight, when given).
     """
     filters = filters or SegmentFilters()
-    rows = CustomerStage.objects.filter(model_id=stage.model_id, stage=stage)
-    relation = _value_relation()
-    if relation is None:
-        rows = rows.annotate(p_alive=Value(None, FloatField()), clv=Value(None, FloatField()))
-    else:
-        rows = rows.annotate(
-            p_alive=F(f"customer__{relation}__p_alive"), clv=F(f"customer__{relation}__expected_spend_365d")
-        )
+    now = timezone.now()  # the predictions are those of the latest fit, whatever the moment
+    rows = CustomerStage.objects.filter(model_id=stage.model_id, stage=stage).annotate(
+        p_alive=feature_of_customer("p_alive", as_of=now), clv=feature_of_customer("predicted_clv_365d", as_of=now)
+    )
     exposures = Exposure.objects.filter(customer_id=OuterRef("customer_id"))
     if filters.variant is not None:
         rows = rows.filter(Exists(exposures.filter(variant=filters.variant)))
@@ -71,7 +54,7 @@ def segment_customers(*, stage: Stage, filters: SegmentFilters | None = None) ->
     if filters.channel is not None:
         touches = Touchpoint.objects.filter(customer_id=OuterRef("customer_id"), channel=filters.channel)
         if filters.since is not None:
-            touches = touches.filter(occurred_at__gte=datetime.combine(filters.since, time.min, UTC))
+            touches = touches.filter(occurred_at__gte=day_start(filters.since))
         rows = rows.filter(Exists(touches) if filters.touchpoint == "with" else ~Exists(touches))
     return rows.order_by("customer_id")
 

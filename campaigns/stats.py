@@ -10,8 +10,11 @@ Choices, for the docs and the tests:
   variance is estimated from the pooled rate). When both groups are all-failure or all-success the pooled SE is
   0: there is no evidence of a difference, so z = 0 and p = 1.
 - Confidence interval of the difference: unpooled Wald (the rates are not assumed equal).
-- Confidence interval of the relative uplift (B / A − 1): log risk ratio (Katz et al. 1978); undefined when
-  either group has no success.
+- Confidence interval of the relative uplift (B / A − 1): log risk ratio (Katz et al. 1978), as
+  scipy.stats.contingency.relative_risk computes it; undefined when either group has no success.
+- Several variants against one control: each comparison's p-value is Holm-adjusted (holm_adjusted), so the chance
+  of calling any variant significant by chance stays at most alpha; with one variant the adjustment changes
+  nothing.
 - Chi-square test of independence for k groups × (converted, not converted): scipy.stats.chi2_contingency
   without Yates' continuity correction, also for 2 × 2, so that for two groups chi² = z² and both tests give
   the same p-value (Yates' correction is conservative and would contradict the z-test shown beside it).
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from scipy import stats
+from scipy.stats.contingency import relative_risk
 
 # "Not enough data" (see enough_data): the normal approximation behind the z-test and the chi-square test needs
 # every cell's expected count to be at least 5 (Cochran's rule, the textbook condition), and a handful of
@@ -101,14 +105,27 @@ def relative_uplift_interval(
     logarithm is undefined)."""
     _check(successes_a, total_a, "group A")
     _check(successes_b, total_b, "group B")
+    _z_critical(alpha)  # refuses an alpha outside (0, 1) as the other intervals do
     if successes_a == 0 or successes_b == 0:
         return None
-    ratio = (successes_b / total_b) / (successes_a / total_a)
-    se = math.sqrt(1 / successes_b - 1 / total_b + 1 / successes_a - 1 / total_a)
-    margin = _z_critical(alpha) * se
-    return Interval(
-        estimate=ratio - 1, low=math.exp(math.log(ratio) - margin) - 1, high=math.exp(math.log(ratio) + margin) - 1
+    risk = relative_risk(
+        exposed_cases=successes_b, exposed_total=total_b, control_cases=successes_a, control_total=total_a
     )
+    low, high = risk.confidence_interval(confidence_level=1 - alpha)
+    return Interval(estimate=float(risk.relative_risk) - 1, low=float(low) - 1, high=float(high) - 1)
+
+
+def holm_adjusted(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (Holm 1979) of p-values tested together, in their order: the i-th smallest is
+    multiplied by (m − i + 1), kept at least as large as the one before it and capped at 1. A comparison is
+    significant at alpha when its adjusted p-value is below alpha; the family-wise error stays at most alpha."""
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def chi_square_test(*, successes: list[int], totals: list[int]) -> TestResult:

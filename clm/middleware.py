@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from clm.roles import user_role
+from clm.base.roles import user_role
 
 logger = logging.getLogger(__name__)
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "simple_history",
     "axes",
+    "clm.base",
     "clm",
     "lifecycle",
     "campaigns",
@@ -247,11 +248,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "clm.api.ApiKeyAuthentication",
+        "clm.base.api.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["clm.api.CanRead"],
-    "DEFAULT_PARSER_CLASSES": ["clm.api.BoundedJSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["clm.base.api.CanRead"],
+    "DEFAULT_PARSER_CLASSES": ["clm.base.api.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

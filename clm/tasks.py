@@ -1,7 +1,8 @@
 from celery import shared_task
 
-from clm.idempotency import idempotency_keys_expire
-from clm.services import demo_history_chain, heartbeat_record
+from clm.base.idempotency import idempotency_keys_expire
+from clm.base.services import heartbeat_record
+from clm.demo import demo_history_chain
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -11,11 +12,11 @@ def heartbeat(self) -> None:
 
 @shared_task(ignore_result=True)
 def demo_history() -> None:
-    """The first run's follow-up (clm.services.demo_history_chain), started by a one-off beat entry."""
+    """The first run's follow-up (clm.demo.demo_history_chain), started by a one-off beat entry."""
     demo_history_chain().delay()
 
 
 @shared_task(ignore_result=True)
 def expire_idempotency_keys() -> None:
-    """Idempotency keys are kept 24 hours (clm.idempotency.KEY_TTL); beat runs this hourly."""
+    """Idempotency keys are kept 24 hours (clm.base.idempotency.KEY_TTL); beat runs this hourly."""
     idempotency_keys_expire()

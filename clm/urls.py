@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("metrics.urls")),
     path("", include("campaigns.views")),
+    path("", include("clm.channel_plans")),
     path("", views.home, name="home"),
 ]
 

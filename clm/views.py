@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
-from clm.health import health_report
+from clm.base.health import health_report
 from clm.middleware import database_unavailable_response
 from lifecycle.models import LifecycleModel
 from lifecycle.selectors import data_summary, lifecycle_model_default

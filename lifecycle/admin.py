@@ -36,8 +36,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from clm.admin import AuditHistoryAdmin
-from clm.roles import Role, user_has_role
+from clm.base.admin import AuditHistoryAdmin
+from clm.base.roles import Role, user_has_role
+from lifecycle.conditions import conditions_describe
 from lifecycle.features import FEATURES
 from lifecycle.forms import (
     BACKFILL_STEP_LABELS,
@@ -68,7 +69,7 @@ from lifecycle.models import (
 )
 from lifecycle.preview import RulesByStage, rules_by_stage_stored, rules_preview
 from lifecycle.privacy import REASON_MAX_LENGTH, customer_data_export, customer_erase
-from lifecycle.rules import RuleError, conditions_describe, model_validate
+from lifecycle.rules import RuleError, model_validate
 from lifecycle.tasks import backfill_model, reclassify_model
 from lifecycle.templates import template_install
 

@@ -1,5 +1,5 @@
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,10 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clm.api import CanRead, CanWrite
-from clm.idempotency import HEADER as IDEMPOTENCY_HEADER
-from clm.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
-from clm.idempotency import KEY_TTL, REPLAYED_HEADER, idempotent
+from clm.base.api import CanRead, CanWrite
+from clm.base.days import day_end, day_start
+from clm.base.idempotency import HEADER as IDEMPOTENCY_HEADER
+from clm.base.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
+from clm.base.idempotency import KEY_TTL, REPLAYED_HEADER, idempotent
 from lifecycle.ingest import IngestKind, IngestRejected, records_ingest
 from lifecycle.ingest_kinds import CUSTOMERS, FUTURE_TOLERANCE
 from lifecycle.models import LifecycleModel, RunKind
@@ -214,7 +215,7 @@ class MomentField(serializers.Field):
         text = data.strip() if isinstance(data, str) else ""
         try:
             if _DATE_DAY.fullmatch(text):
-                moment = datetime.combine(date.fromisoformat(text), time.max if self.day_end else time.min, UTC)
+                moment = (day_end if self.day_end else day_start)(date.fromisoformat(text))
             else:
                 moment = parse_datetime(text) if text else None
         except ValueError:

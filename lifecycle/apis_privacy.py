@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clm.api import CanAdmin
+from clm.base.api import CanAdmin
 from lifecycle.models import Customer
 from lifecycle.privacy import REASON_MAX_LENGTH, customer_data_export, customer_erase
 from lifecycle.selectors import customer_get

@@ -26,7 +26,7 @@ reconstructed path (see docs/LIFECYCLE_BACKFILL.md).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from django.db import connection, transaction
@@ -34,6 +34,7 @@ from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from clm.base.days import day_end, day_start
 from lifecycle.models import (
     ClassificationRun,
     CustomerStage,
@@ -83,14 +84,6 @@ def backfill_date_parse(value: str, name: str = "date") -> date:
         raise BackfillError(f"{name} {value!r} is not a date in the form YYYY-MM-DD.") from None
 
 
-def _end_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.max, tzinfo=UTC)
-
-
-def _start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
 def backfill_moments(*, start: date, end: date, step: BackfillStep) -> list[datetime]:
     """The as-of moments of a backfill: the end (UTC) of each period of `step` counted from `start`, up to `end`.
 
@@ -107,7 +100,7 @@ def backfill_moments(*, start: date, end: date, step: BackfillStep) -> list[date
     length = timedelta(days=STEP_DAYS[BackfillStep(step)])
     moments, period_start = [], start
     while period_start <= end:
-        moments.append(_end_of_day(min(period_start + length - timedelta(days=1), end)))
+        moments.append(day_end(min(period_start + length - timedelta(days=1), end)))
         period_start += length
     return moments
 
@@ -128,7 +121,7 @@ def model_backfill(
     moments = backfill_moments(start=start, end=end, step=step)
     model_validate(model)
     # The range is whole days, [start 00:00, day after end 00:00): every step's moment (23:59:59.999999) lies inside.
-    range_start, range_stop = _start_of_day(start), _start_of_day(end + timedelta(days=1))
+    range_start, range_stop = day_start(start), day_start(end + timedelta(days=1))
     log = StageTransition.objects.filter(model=model)
     in_range = log.filter(at__gte=range_start, at__lt=range_stop)
 

@@ -2,7 +2,7 @@
 
 Every feature is one ORM expression over a `Customer` queryset; only events at or before `as_of` count. Order
 features are aggregates over a join (the queryset is grouped by customer): a query that groups the classified
-customers again must wrap it (clm.sql.grouped_counts), as the rule preview does.
+customers again must wrap it (clm.base.sql.grouped_counts), as the rule preview does.
 Day-count features ("days since X") are kept as the timestamp X: rules compare it against `as_of` minus
 whole days (lifecycle.rules), which is portable SQL and can use indexes.
 
@@ -26,6 +26,7 @@ from django.db.models import (
     Expression,
     ExpressionWrapper,
     F,
+    FloatField,
     IntegerField,
     Max,
     Min,
@@ -94,6 +95,20 @@ FEATURES: dict[str, Feature] = {}
 def feature_register(feature: Feature) -> Feature:
     FEATURES[feature.name] = feature
     return feature
+
+
+def feature_of_customer(name: str, *, as_of: datetime, customer: str = "customer_id") -> Expression:
+    """Feature `name` as of `as_of` of the customer whose id is the outer query's column `customer` (e.g. on
+    CustomerStage rows); NULL where no installed app registered the feature.
+
+    The apps above lifecycle register their features here (metrics: the CLV predictions), so a query of any area
+    can read them by name without importing the app that computes them.
+    """
+    feature = FEATURES.get(name)
+    if feature is None:
+        return Value(None, output_field=FloatField())
+    of_customer = Customer.objects.filter(pk=OuterRef(customer)).annotate(**{feature.alias: feature.expression(as_of)})
+    return Subquery(of_customer.values(feature.alias)[:1])
 
 
 def _completed_orders(as_of: datetime, customer_ref: Any = None) -> QuerySet:

@@ -8,7 +8,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from clm.history import history_user
+from clm.base.history import history_user
+from lifecycle.conditions import conditions_describe
 
 
 class Channel(models.Model):
@@ -265,8 +266,6 @@ class StageRule(models.Model):
         ordering = ["stage", "position", "id"]
 
     def __str__(self) -> str:
-        from lifecycle.rules import conditions_describe
-
         return conditions_describe(self.conditions)
 
 

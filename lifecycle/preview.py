@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from clm.sql import grouped_counts
+from clm.base.sql import grouped_counts
 from lifecycle.models import CustomerStage, LifecycleModel, Stage, StageRule
 from lifecycle.rules import classification_queryset
 

@@ -22,10 +22,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from clm.history import audit_as
+from clm.base.history import audit_as
 from lifecycle.models import Customer, CustomerStage, Feedback, Order, StageTransition, Touchpoint
 
-# Room in the audit history's 100-character reason for the prefix and an API key's name (clm.history.audit_as).
+# Room in the audit history's 100-character reason for the prefix and an API key's name (clm.base.history.audit_as).
 REASON_MAX_LENGTH = 50
 
 

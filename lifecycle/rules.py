@@ -8,7 +8,6 @@ any order) matches no condition, whatever the operator.
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -150,16 +149,6 @@ def condition_q(condition: Condition, as_of: datetime) -> Q:
     if op == "!=":
         return not_null & ~_comparison_q(condition, "=", value, as_of)
     return _comparison_q(condition, op, value, as_of)
-
-
-def conditions_describe(conditions: Sequence[dict]) -> str:
-    """A rule in words, e.g. `order_count >= 1 and days_since_last_order > 365`."""
-    parts = []
-    for c in conditions:
-        value = c.get("value")
-        shown = f"{value[0]}..{value[1]}" if c.get("operator") == "between" and isinstance(value, list) else value
-        parts.append(f"{c.get('feature')} {c.get('operator')} {shown}")
-    return (" " + _("and") + " ").join(parts) or _("(no condition)")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Count, Exists, F, FilteredRelation, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
-from clm.sql import estimated_distinct, estimated_rows
+from clm.base.sql import estimated_distinct, estimated_rows
 from lifecycle.models import (
     Channel,
     ClassificationRun,

@@ -19,6 +19,7 @@ from typing import Any
 from django.db.models import Exists, IntegerField, OuterRef, QuerySet
 from django.db.models.expressions import Func
 
+from clm.base.days import day_start
 from lifecycle.models import Customer, Order, OrderStatus
 from metrics.cohorts import (
     completed_orders,
@@ -95,7 +96,7 @@ def period_parse(interval: str, label: str) -> int:
             raise ValueError(f"{label!r} is not a day (YYYY-MM-DD).") from exc
         if day.weekday() != 0:
             raise ValueError(f"{label} is not a Monday: weeks are named by their Monday.")
-        return week_index(datetime.combine(day, datetime.min.time(), UTC))
+        return week_index(day_start(day))
     return month_parse(label)
 
 

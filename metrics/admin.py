@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from clm.admin import AuditHistoryAdmin
+from clm.base.admin import AuditHistoryAdmin
 from lifecycle.admin import AdminRoleEditing
 from metrics.models import ClvFit, MetricsRun, MetricTarget
 

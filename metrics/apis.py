@@ -24,7 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clm.exports import csv_stream_response
+from clm.base.days import day_end, day_start
+from clm.base.exports import csv_stream_response
 from lifecycle.apis import (
     CustomerCursorPagination,
     _customer_not_found,
@@ -35,7 +36,7 @@ from lifecycle.apis import (
 from lifecycle.models import Channel, Customer, LifecycleModel
 from lifecycle.selectors import customer_get, lifecycle_model_get, stage_get, stage_keys
 from metrics.filters import MetricFilters
-from metrics.kinds import KINDS, day_end, day_start, period_default
+from metrics.kinds import KINDS, period_default
 from metrics.selectors import (
     clv_fit_latest,
     customer_value_get,

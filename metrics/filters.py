@@ -2,11 +2,12 @@
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import QuerySet
 
+from clm.base.days import day_end, day_start
 from lifecycle.models import Customer
 
 
@@ -31,9 +32,9 @@ class MetricFilters:
         """The customers these filters select (first seen by as_of, in the cohort, acquired through the channel)."""
         customers = Customer.objects.filter(first_seen_at__lte=self.as_of)
         if self.cohort_start is not None:
-            customers = customers.filter(first_seen_at__gte=datetime.combine(self.cohort_start, time.min, UTC))
+            customers = customers.filter(first_seen_at__gte=day_start(self.cohort_start))
         if self.cohort_end is not None:
-            customers = customers.filter(first_seen_at__lte=datetime.combine(self.cohort_end, time.max, UTC))
+            customers = customers.filter(first_seen_at__lte=day_end(self.cohort_end))
         if self.channel is not None:
             customers = customers.filter(acquisition_channel__key=self.channel)
         return customers

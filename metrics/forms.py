@@ -8,9 +8,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.forms import NameChoiceField
+from clm.base.days import day_end
 from lifecycle.models import Channel
 from metrics.filters import MetricFilters
-from metrics.kinds import day_end, period_default
+from metrics.kinds import period_default
 
 
 class FiltersForm(forms.Form):

@@ -6,9 +6,10 @@ A kind's result depends on (model, filters, params) only, so that triple (with t
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from clm.base.days import day_end, day_start
 from lifecycle.models import LifecycleModel
 from metrics.filters import MetricFilters
 
@@ -20,14 +21,6 @@ class MetricKind:
     name: str
     per_model: bool
     compute: Compute
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
-
-
-def day_end(day: date) -> datetime:
-    return datetime.combine(day, time.max, UTC)
 
 
 def period_default(as_of: datetime, days: int = 30) -> tuple[date, date]:

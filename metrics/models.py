@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from clm.history import history_user
+from clm.base.history import history_user
 from lifecycle.models import Customer, LifecycleModel, RunStatus, Stage
 
 

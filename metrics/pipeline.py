@@ -8,11 +8,12 @@ lifecycle.selectors.stage_counts_as_of, which reads each customer's last transit
 """
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 
 from django.db.models import Case, Count, DateField, F, Value, When
 from django.db.models.functions import TruncDate
 
+from clm.base.days import day_end, day_start
 from lifecycle.models import LifecycleModel, Stage, StageTransition
 
 
@@ -25,8 +26,8 @@ def pipeline_daily_counts(*, model: LifecycleModel, start: date, end: date) -> l
     if start > end:
         return []
     stage_ids = list(Stage.objects.filter(model=model).order_by("position", "pk").values_list("pk", flat=True))
-    first_moment = datetime.combine(start, time.min, UTC)
-    last_moment = datetime.combine(end, time.max, UTC)
+    first_moment = day_start(start)
+    last_moment = day_end(end)
     opening = start - timedelta(days=1)
     # Transitions before the first day all count on the day before it: the opening balance.
     day = Case(

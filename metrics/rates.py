@@ -27,7 +27,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Least
 
-from clm.sql import grouped_counts
+from clm.base.sql import grouped_counts
 from lifecycle.features import FEATURES
 from lifecycle.models import Customer, Feedback, LifecycleModel, Order, OrderStatus, Stage, StageKind, StageTransition
 from metrics.filters import MetricFilters

@@ -43,7 +43,7 @@ from django.db.models.lookups import GreaterThan, LessThan, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from clm.sql import grouped_counts
+from clm.base.sql import grouped_counts
 from lifecycle.features import FEATURES, Feature, FeatureType, feature_register
 from lifecycle.models import Customer, Order, OrderStatus
 from metrics.filters import MetricFilters

@@ -16,10 +16,11 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from clm.locks import job_lock, proves_exclusive
+from clm.base.days import day_end
+from clm.base.locks import job_lock, proves_exclusive
 from lifecycle.models import LifecycleModel, RunStatus, StageTransition
 from metrics.filters import MetricFilters
-from metrics.kinds import KINDS, day_end, params_key, period_default
+from metrics.kinds import KINDS, params_key, period_default
 from metrics.models import MetricsJob, MetricSnapshot, MetricsRun, PipelineSnapshot
 
 logger = logging.getLogger(__name__)

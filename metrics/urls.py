@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from clm.pages import default_model_redirect
+from lifecycle.pages import default_model_redirect
 from metrics import views
 
 urlpatterns = [

@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from clm.pages import model_or_404, page_context
 from lifecycle.models import Customer
+from lifecycle.pages import model_or_404, page_context
 from metrics.forms import FiltersForm
 from metrics.funnel import OUTCOMES
 from metrics.funnel import funnel_customers as funnel_customer_queryset

@@ -19,15 +19,15 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from clm.pages import page_context
+from clm.base.days import day_end
 from lifecycle.features import features_evaluate
 from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint
+from lifecycle.pages import page_context
 from lifecycle.selectors import customer_current_stages, customer_get, customer_transitions
 from metrics.clv import ClvFitError
 from metrics.cohorts import MEASURES, cohort_customers
 from metrics.filters import MetricFilters
 from metrics.forms import FiltersForm
-from metrics.kinds import day_end
 from metrics.models import CustomerValue
 from metrics.rfm import SEGMENTS, segment_of
 from metrics.selectors import clv_fit_latest, customer_value_get

@@ -21,13 +21,14 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from clm.health import health_report
-from clm.pages import model_or_404, page_context
+from clm.base.days import day_end
+from clm.base.health import health_report
 from lifecycle.models import ClassificationRun, LifecycleModel, Stage
+from lifecycle.pages import model_or_404, page_context
 from lifecycle.selectors import data_summary, model_pipeline
 from metrics.filters import MetricFilters
 from metrics.forms import FiltersForm
-from metrics.kinds import day_end, params_key, period_default
+from metrics.kinds import params_key, period_default
 from metrics.models import ClvFit, CustomerValue
 from metrics.selectors import clv_fit_latest, metrics_runs_latest, pipeline_series
 from metrics.services import metric_result

@@ -17,14 +17,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from campaigns.plans import channel_plan_matrix
-from clm.pages import default_model_redirect, model_or_404, page_context
+from clm.base.days import day_end, day_start
+from lifecycle.conditions import conditions_describe
 from lifecycle.models import LifecycleModel, Stage
-from lifecycle.rules import conditions_describe
+from lifecycle.pages import default_model_redirect, model_or_404, page_context
 from lifecycle.selectors import customer_list
 from metrics.filters import MetricFilters
 from metrics.flows import flow_customers as flow_customer_queryset
 from metrics.forms import PeriodForm
-from metrics.kinds import day_end, day_start, period_default
+from metrics.kinds import period_default
 from metrics.selectors import pipeline_series
 from metrics.services import metric_result
 from metrics.views import PAGE_SIZE, customers_searched

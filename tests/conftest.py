@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import translation
 from rest_framework.test import APIClient
 
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

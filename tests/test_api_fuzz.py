@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from campaigns.campaigns import campaign_create
 from campaigns.experiments import experiment_create, experiment_start
 from campaigns.models import ChannelPlan
-from clm.services import API_KEY_SCOPES, api_key_create
+from clm.base.services import API_KEY_SCOPES, api_key_create
 from lifecycle.models import Channel, ClassificationRun, LifecycleModel, RunKind, Stage
 from tests.factories import CustomerFactory, FeedbackFactory, OrderFactory, TouchpointFactory, transitions_record
 

@@ -28,7 +28,7 @@ from campaigns.campaigns import (
     campaign_update,
 )
 from campaigns.models import Campaign, CampaignStatus, SpendPeriod
-from clm.api import CanRead, CanWrite
+from clm.base.api import CanRead, CanWrite
 from lifecycle.apis import MomentField
 
 _DETAIL = inline_serializer("CampaignErrorDetail", {"detail": serializers.CharField()})

@@ -30,7 +30,7 @@ from campaigns.experiments import (
     experiment_stop,
 )
 from campaigns.models import ExperimentGoal
-from clm.api import CanRead, CanWrite
+from clm.base.api import CanRead, CanWrite
 from lifecycle.apis import MomentField
 from lifecycle.models import Channel
 from lifecycle.selectors import customer_get, lifecycle_model_get, lifecycle_model_keys, stage_get, stage_keys
@@ -352,7 +352,12 @@ class ExperimentResultsApi(APIView):
             uplift = UpliftSerializer(allow_null=True, help_text="vs control; null for the control")
             z = serializers.FloatField(allow_null=True)
             p_value = serializers.FloatField(allow_null=True, help_text="Two-proportion z-test vs control")
-            significant = serializers.BooleanField(allow_null=True, help_text="null: not enough data")
+            p_value_adjusted = serializers.FloatField(
+                allow_null=True, help_text="p_value after Holm's adjustment for the variants compared with the control"
+            )
+            significant = serializers.BooleanField(
+                allow_null=True, help_text="p_value_adjusted < alpha; null: not enough data"
+            )
             still_needed = serializers.IntegerField(allow_null=True)
 
             class Meta:

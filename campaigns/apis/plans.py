@@ -5,7 +5,7 @@ for bad input (nothing is written), 404 `{"detail"}` for an unknown plan. Reads 
 write scope; every endpoint runs a fixed number of queries (tests/campaigns/test_plans.py asserts the bounds).
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -28,7 +28,8 @@ from campaigns.plans import (
     channel_plan_matrix,
     channel_plan_update,
 )
-from clm.api import CanRead, CanWrite
+from clm.base.api import CanRead, CanWrite
+from clm.base.days import day_end, day_start
 from lifecycle.apis import model_or_error
 from lifecycle.models import Channel, LifecycleModel, Stage
 
@@ -350,8 +351,8 @@ class ChannelEffectivenessApi(APIView):
                 raise serializers.ValidationError({"start": [f"A period spans at most {MAX_PERIOD_DAYS} days."]})
             return {
                 "model": model,
-                "start": datetime.combine(start, time.min, UTC),
-                "end": datetime.combine(end, time.max, UTC),
+                "start": day_start(start),
+                "end": day_end(end),
                 "window_days": attrs["window_days"],
             }
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from campaigns.models import Experiment, Variant
 from campaigns.segments import SEGMENT_COLUMNS, SegmentFilters, segment_rows
-from clm.exports import csv_rows
+from clm.base.exports import csv_rows
 from lifecycle.models import Channel
 from lifecycle.selectors import lifecycle_model_get, lifecycle_model_keys, stage_get, stage_keys
 

@@ -503,6 +503,24 @@ def test_results_of_three_variants_use_the_chi_square_test_across_all(status_mod
     assert free["p_value"] == pytest.approx(pooled_z(10, 100, 30, 100)[1])  # each variant vs control
 
 
+def test_with_several_variants_significance_is_judged_on_holm_adjusted_p_values(status_model):
+    experiment = started(status_model, variants=WEIGHTED)
+    cohort(experiment, "control", exposed=100, converted=10, prefix="a")
+    cohort(experiment, "ten-percent", exposed=100, converted=20, prefix="b")
+    cohort(experiment, "free-shipping", exposed=100, converted=11, prefix="c")
+    experiment_stop(experiment=experiment, at=at("2024-03-20"))
+
+    results = experiment_results(experiment=experiment_get(key=experiment.key), as_of=at("2024-04-01"))
+
+    control, ten, free = results["variants"]
+    raw_ten, raw_free = pooled_z(10, 100, 20, 100)[1], pooled_z(10, 100, 11, 100)[1]
+    assert raw_ten < 0.05  # alone it would pass
+    assert ten["p_value"] == pytest.approx(raw_ten) and ten["p_value_adjusted"] == pytest.approx(2 * raw_ten)
+    assert free["p_value_adjusted"] == pytest.approx(raw_free)  # the larger p: × 1, and not below the one before
+    assert ten["significant"] is False and free["significant"] is False
+    assert control["p_value_adjusted"] is None
+
+
 def test_results_of_a_draft_have_not_enough_data(status_model):
     results = experiment_results(experiment=create(status_model))
 

@@ -7,7 +7,7 @@ import pytest
 from django.http import StreamingHttpResponse
 
 from campaigns.models import Experiment, Exposure, Variant
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 from lifecycle.models import Channel, CustomerStage, LifecycleModel, Stage
 from metrics.models import ClvFit, CustomerValue
 from tests.factories import CustomerFactory, TouchpointFactory, at

@@ -27,6 +27,7 @@ from campaigns.stats import (
     chi_square_test,
     difference_interval,
     enough_data,
+    holm_adjusted,
     relative_uplift_interval,
     sample_size_per_group,
     still_needed,
@@ -166,6 +167,13 @@ def test_relative_uplift_interval_matches_statsmodels_log_ratio(counts, alpha, r
     # statsmodels gives the ratio; the relative uplift is ratio − 1
     assert interval.low == pytest.approx(ratio_low - 1, rel=1e-9)
     assert interval.high == pytest.approx(ratio_high - 1, rel=1e-9)
+
+
+def test_holm_adjustment_matches_r_p_adjust():
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.5), method = "holm")
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm_adjusted([0.3]) == [0.3] and holm_adjusted([]) == []
+    assert holm_adjusted([0.6, 0.7]) == [1.0, 1.0]
 
 
 def test_relative_uplift_is_undefined_without_conversions_in_a_group():

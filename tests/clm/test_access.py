@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group, User
 
-from clm.roles import Role, user_has_role
+from clm.base.roles import Role, user_has_role
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_session_user_needs_admin_role_to_ingest(client, viewer):
 
 
 def test_demo_accounts_are_created_once_per_role(tmp_path):
-    from clm.services import demo_accounts_ensure
+    from clm.demo import demo_accounts_ensure
 
     path = tmp_path / "demo.json"
     first = demo_accounts_ensure(credentials_file=path)

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from clm.models import ApiKey
+from clm.base.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 from lifecycle.models import ChangedCustomer, CustomerStage, LifecycleModel, Order, RunKind
 from lifecycle.services import model_reclassify
 from tests.conftest import PROJECT_ROOT, needs_postgresql, subprocess_env, wait_for

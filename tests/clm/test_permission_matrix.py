@@ -22,8 +22,8 @@ from rest_framework.test import APIClient
 from campaigns.campaigns import campaign_create
 from campaigns.experiments import experiment_create
 from campaigns.models import ChannelPlan
-from clm.models import ApiKey
-from clm.roles import ROLE_ORDER, Role
+from clm.base.models import ApiKey
+from clm.base.roles import ROLE_ORDER, Role
 from lifecycle.models import Channel, ClassificationRun, LifecycleModel, RunKind, Stage
 from tests.factories import CustomerFactory, OrderFactory, at
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.urls import reverse
 
-from clm.models import ApiKey
+from clm.base.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from clm.services import demo_history_chain, demo_history_schedule
+from clm.demo import demo_history_chain, demo_history_schedule
 from lifecycle.models import Customer, LifecycleModel
 
 pytestmark = pytest.mark.django_db
@@ -48,14 +48,29 @@ def test_the_first_run_queues_the_history_the_snapshots_and_the_fit():
 
 @pytest.mark.django_db(transaction=True)
 def test_beat_starts_the_first_run_follow_up_once(start_worker):
-    from lifecycle.models import ClassificationRun, RunKind
+    from lifecycle.cdnow import CdnowFormat, cdnow_default_path, cdnow_import
+    from lifecycle.models import ClassificationRun, RunKind, RunStatus
     from metrics.models import MetricsJob, MetricsRun
     from tests.conftest import wait_for
 
-    # As on a first `make run`: setup_demo schedules the follow-up before beat starts.
+    # As on a first `make run`: setup_demo imports CDNOW (here the sample: the fit needs orders) and schedules the
+    # follow-up before beat starts.
+    cdnow_import(path=cdnow_default_path(CdnowFormat.SAMPLE))
     demo_history_schedule(delay_seconds=1)
     start_worker("worker", pool="solo", beat=True)
 
-    wait_for(lambda: MetricsRun.objects.filter(job=MetricsJob.CLV_FIT).exists(), timeout=120, message="the whole chain")
+    def failed() -> list[tuple[str, str]]:
+        runs = [
+            *ClassificationRun.objects.filter(status=RunStatus.FAILED),
+            *MetricsRun.objects.filter(status=RunStatus.FAILED),
+        ]
+        return [(str(run), run.error) for run in runs]
+
+    def fitted() -> bool:
+        return MetricsRun.objects.filter(job=MetricsJob.CLV_FIT, status=RunStatus.COMPLETED).exists()
+
+    # A failed run ends the wait at once: the chain (or the fit) will not complete, and the assertion says why.
+    wait_for(lambda: fitted() or failed(), timeout=120, message="the whole chain, up to a completed CLV fit")
+    assert failed() == []
     assert ClassificationRun.objects.filter(kind=RunKind.BACKFILL).count() == 78  # weekly, 1997-01-01..1998-06-30
     assert MetricsRun.objects.filter(job=MetricsJob.SNAPSHOTS).count() == 2

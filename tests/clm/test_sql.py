@@ -20,7 +20,7 @@ def test_small_tables_are_counted_exactly():
 
 @needs_postgresql
 def test_tables_above_the_limit_are_estimated_from_the_statistics(monkeypatch):
-    monkeypatch.setattr("clm.sql.EXACT_COUNT_LIMIT", 10)
+    monkeypatch.setattr("clm.base.sql.EXACT_COUNT_LIMIT", 10)
     for _ in range(4):
         OrderFactory.create_batch(10, customer=CustomerFactory())
     with connection.cursor() as cursor:

@@ -3,7 +3,7 @@
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from clm.models import WorkerHeartbeat
+from clm.base.models import WorkerHeartbeat
 from tests.conftest import wait_for
 
 

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from clm.base.services import api_key_create
 from clm.celery import app as celery_app
-from clm.services import api_key_create
 from lifecycle import apis
 from lifecycle.models import (
     Channel,

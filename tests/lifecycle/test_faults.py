@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 from lifecycle.models import (
     ChangedCustomer,
     ChunkStatus,
@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_chunk_is_redelivered_and_nothing_is_lost_or_doubled
     wait_for(a_chunk_is_blocked, timeout=30, message="a chunk to block on the lock")
     (child,) = worker_children(worker)
     os.kill(child, signal.SIGKILL)
-    time.sleep(1)
+    wait_for(lambda: child not in worker_children(worker), timeout=30, message="the killed process to be gone")
     side.execute("COMMIT")  # the killed worker's transaction can now end: rolled back, its client is gone
 
     wait_for(lambda: run_finished(run), timeout=60, message="the run to finish")
@@ -134,8 +134,9 @@ def test_a_chunk_whose_worker_keeps_dying_fails_the_run_after_its_attempts(start
     stall_chunks(side)
     run = full_run_dispatch(status_model, settings, chunk_size=100)
     wait_for(a_chunk_is_blocked, timeout=30, message="the chunk to block on the lock")
-    os.kill(worker_children(worker)[0], signal.SIGKILL)
-    time.sleep(1)
+    (child,) = worker_children(worker)
+    os.kill(child, signal.SIGKILL)
+    wait_for(lambda: child not in worker_children(worker), timeout=30, message="the killed process to be gone")
     side.execute("COMMIT")
 
     wait_for(lambda: run_finished(run), timeout=60, message="the run to fail")

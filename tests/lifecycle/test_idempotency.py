@@ -9,9 +9,9 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clm.idempotency import idempotency_keys_expire
-from clm.models import IdempotencyKey
-from clm.services import api_key_create
+from clm.base.idempotency import idempotency_keys_expire
+from clm.base.models import IdempotencyKey
+from clm.base.services import api_key_create
 from clm.tasks import expire_idempotency_keys
 from lifecycle.models import Customer, Order
 from tests.lifecycle.test_ingest_api import an_order, row_counts

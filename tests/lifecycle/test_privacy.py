@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from campaigns.experiments import experiment_create, experiment_start
 from campaigns.models import Exposure
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 from lifecycle.models import Channel, Customer, CustomerStage, Feedback, LifecycleModel, Order, Stage, Touchpoint
 from lifecycle.privacy import customer_data_export, customer_erase
 from metrics.cohorts import historical_clv_compute

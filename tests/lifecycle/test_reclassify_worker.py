@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 from lifecycle.models import CustomerStage
 from tests.conftest import wait_for
 

@@ -2,8 +2,9 @@ from datetime import timedelta
 
 import pytest
 
+from lifecycle.conditions import conditions_describe
 from lifecycle.models import LifecycleModel
-from lifecycle.rules import RuleError, classification_queryset, conditions_describe, conditions_parse
+from lifecycle.rules import RuleError, classification_queryset, conditions_parse
 from tests.factories import CustomerFactory, OrderFactory, at
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,8 @@ def test_a_second_periodic_pass_while_one_runs_is_skipped_with_a_log_line(eager,
     assert list(ClassificationRun.objects.values_list("pk", flat=True)) == [running.pk]
 
 
-def test_the_sweeper_fails_a_stuck_run_and_starts_it_again(eager, settings, caplog):
+def test_the_sweeper_fails_a_stuck_run_and_starts_it_again(eager, settings, caplog, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)  # the clock stands still: 601 and 599 s old when swept
     settings.CLM_RUN_TIME_LIMIT = 600
     status = LifecycleModel.objects.get(key="status")
     OrderFactory()

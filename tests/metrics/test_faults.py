@@ -3,14 +3,13 @@
 import logging
 import os
 import signal
-import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from clm.locks import _lock_key
+from clm.base.locks import _lock_key
 from lifecycle.models import LifecycleModel, RunStatus
 from lifecycle.services import model_reclassify
 from metrics.models import MetricsJob, MetricsRun, PipelineSnapshot
@@ -47,12 +46,16 @@ def test_a_metrics_job_killed_mid_run_is_redelivered_and_the_lost_run_is_failed(
 
     def blocked() -> bool:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
             return cursor.fetchone()[0] > 0
 
     wait_for(blocked, timeout=30, message="the job to block on the lock")
-    os.kill(worker_children(worker)[0], signal.SIGKILL)
-    time.sleep(1)
+    (child,) = worker_children(worker)
+    os.kill(child, signal.SIGKILL)
+    # The lock is released only once the killed process is gone (reaped by the worker): the job cannot finish.
+    wait_for(lambda: child not in worker_children(worker), timeout=30, message="the killed process to be gone")
     side.execute("COMMIT")
 
     def settled() -> bool:
@@ -78,7 +81,8 @@ def test_a_metrics_job_sent_twice_skips_with_a_log_line(side, caplog):
 
 
 @pytest.mark.django_db
-def test_the_sweeper_fails_a_stuck_metrics_run_and_sends_its_job_again(eager, settings, caplog):
+def test_the_sweeper_fails_a_stuck_metrics_run_and_sends_its_job_again(eager, settings, caplog, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)  # the clock stands still: the run is 601 s old when swept
     settings.CLM_RUN_TIME_LIMIT = 600
     status = history()
     stuck = MetricsRun.objects.create(job=MetricsJob.PIPELINE, model=status, as_of=timezone.now())

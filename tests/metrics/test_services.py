@@ -5,9 +5,10 @@ from datetime import date
 import pytest
 from django.test import override_settings
 
+from clm.base.days import day_end
 from lifecycle.models import LifecycleModel, RunStatus
 from metrics.filters import MetricFilters
-from metrics.kinds import KINDS, MetricKind, day_end
+from metrics.kinds import KINDS, MetricKind
 from metrics.models import MetricsJob, MetricSnapshot, MetricsRun, PipelineSnapshot
 from metrics.selectors import pipeline_series
 from metrics.services import metric_result, metric_snapshots_compute, pipeline_snapshots_compute

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from clm.base.days import day_end
 from lifecycle.models import Channel, Customer, LifecycleModel
 from lifecycle.selectors import customer_current_stages
 from lifecycle.services import model_reclassify
@@ -13,7 +14,6 @@ from metrics.activity import activity_compute
 from metrics.cac import cac_compute
 from metrics.cohorts import cohort_retention_compute, historical_clv_compute
 from metrics.filters import MetricFilters
-from metrics.kinds import day_end
 from metrics.models import ClvFit, CustomerValue
 from metrics.rfm import rfm_compute
 from metrics.value import clv_accuracy

@@ -12,12 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import MarketingSpend, SpendPeriod
+from clm.base.days import day_end
 from lifecycle.models import Channel, ClassificationRun, Customer, LifecycleModel
 from lifecycle.selectors import model_pipeline
 from lifecycle.services import model_reclassify
 from lifecycle.templates import template_install
 from metrics.forms import FiltersForm
-from metrics.kinds import day_end
 from metrics.models import ClvFit, CustomerValue, MetricsJob, MetricsRun, MetricTarget, PipelineSnapshot
 from metrics.selectors import metrics_runs_latest, pipeline_series
 from metrics.services import metric_result, pipeline_snapshots_compute

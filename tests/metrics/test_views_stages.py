@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from campaigns.models import ChannelPlan
+from clm.base.days import day_end
 from lifecycle.models import Channel, LifecycleModel, Stage
 from lifecycle.services import model_reclassify
 from metrics.filters import MetricFilters
-from metrics.kinds import day_end
 from metrics.services import metric_result, pipeline_snapshots_compute
 from tests.factories import CustomerFactory, OrderFactory, TouchpointFactory, at
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from clm.services import demo_accounts_ensure, demo_history_schedule
+from clm.demo import demo_accounts_ensure, demo_history_schedule
 from lifecycle.models import Customer
 
 DEMO_HISTORY_DELAY_SECONDS = 120

@@ -1,8 +1,9 @@
 import json
-from datetime import UTC, datetime, time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from clm.base.days import day_end
 from lifecycle.models import LifecycleModel, RunKind
 from lifecycle.rules import RuleError
 from lifecycle.selectors import stage_counts
@@ -59,4 +60,4 @@ def _end_of_day(value: str) -> datetime:
         day = datetime.strptime(value, "%Y-%m-%d").date()  # noqa: DTZ007 - a date, made aware below
     except ValueError:
         raise CommandError(f"--as-of {value!r} is not a date in the form YYYY-MM-DD.") from None
-    return datetime.combine(day, time.max, tzinfo=UTC)
+    return day_end(day)

@@ -1,9 +1,10 @@
 import json
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from clm.base.days import day_end
 from metrics.clv import ClvFitError
 from metrics.models import MetricsJob
 from metrics.services import metrics_run
@@ -22,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_of: str | None, **options) -> None:
         try:
-            moment = datetime.combine(date.fromisoformat(as_of), time.max, UTC) if as_of else timezone.now()
+            moment = day_end(date.fromisoformat(as_of)) if as_of else timezone.now()
         except ValueError:
             raise CommandError(f"--as-of {as_of!r} is not a YYYY-MM-DD date.") from None
         try:

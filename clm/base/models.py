@@ -3,7 +3,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 from simple_history.models import HistoricalRecords
 
-from clm.history import history_user
+from clm.base.history import history_user
 
 
 class ApiKey(AbstractAPIKey):
@@ -50,7 +50,7 @@ class IdempotencyKey(models.Model):
     """An `Idempotency-Key` a client sent with an ingestion request, and the answer it got (clm/idempotency.py).
 
     The row is inserted, under the unique constraint, before the request runs: a concurrent duplicate fails to
-    insert it. Rows expire after clm.idempotency.KEY_TTL.
+    insert it. Rows expire after clm.base.idempotency.KEY_TTL.
     """
 
     class Status(models.TextChoices):

@@ -7,7 +7,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryApiKey
 from simple_history.admin import SimpleHistoryAdmin
 
-from clm.models import ApiKey, WorkerHeartbeat
+from clm.base.models import ApiKey, WorkerHeartbeat
 
 
 class AuditHistoryAdmin(SimpleHistoryAdmin):

@@ -11,9 +11,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework_api_key.permissions import KeyParser
 
-from clm.models import ApiKey
-from clm.roles import Role, user_has_role
-from clm.services import api_key_mark_used
+from clm.base.models import ApiKey
+from clm.base.roles import Role, user_has_role
+from clm.base.services import api_key_mark_used
 
 
 class ApiKeyUser:
@@ -57,7 +57,7 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "clm.api.ApiKeyAuthentication"
+    target_class = "clm.base.api.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema) -> dict[str, str]:

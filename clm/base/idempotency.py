@@ -25,7 +25,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clm.models import ApiKey, IdempotencyKey
+from clm.base.models import ApiKey, IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clm.services import api_key_create
+from clm.base.services import api_key_create
 
 
 class Command(BaseCommand):

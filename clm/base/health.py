@@ -2,13 +2,13 @@
 
 from typing import Any
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from clm.celery import app as celery_app
-from clm.models import WorkerHeartbeat
+from clm.base.models import WorkerHeartbeat
 
 BROKER_TIMEOUT_SECONDS = 2
 

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from clm.roles import Role, user_has_role
+from clm.base.roles import Role, user_has_role
 from lifecycle.models import LifecycleModel
 from lifecycle.selectors import lifecycle_model_default
 
