@@ -53,6 +53,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	DEBUG=$${DEBUG:-1} $(BIN)/mypy
 
 # Translations: collect the strings into locale/de/LC_MESSAGES/django.po, translate the new ones, then compile
 # (the compiled .mo is committed, so running CLM needs no gettext tools).

@@ -3,7 +3,7 @@
 The shape is fitted from the CDNOW file the importer reads (lifecycle.cdnow): the share of one-time buyers, the
 number of orders of repeat buyers, the gaps between a customer's orders (days, the empirical distribution) and the
 order amounts (lognormal, split into a per-customer level and the spread around it). Around the orders, touchpoints,
-leads, referrals and NPS feedback follow the rules of the demo data (campaigns.demo): acquisition touches along the
+leads, referrals and NPS feedback follow the rules of the demo data (clm.demo): acquisition touches along the
 channel's funnel before the first order, emails, app pushes, reviews and support contacts after orders, 3 % of
 buyers referred by an earlier buyer, 15 % answering the NPS question once.
 
@@ -196,7 +196,7 @@ def _segment_positions(counts: np.ndarray) -> np.ndarray:
 
 
 def population(spec: Spec, shape: CdnowShape | None = None) -> Population:
-    from campaigns.demo import BUYER_CHANNEL_WEIGHTS, LEAD_CHANNEL_WEIGHTS
+    from clm.demo.parameters import BUYER_CHANNEL_WEIGHTS, LEAD_CHANNEL_WEIGHTS
 
     shape = shape or cdnow_shape()
     n = spec.customers
@@ -287,7 +287,7 @@ def _extra_orders(cdnow_extra: np.ndarray, noise: np.ndarray, pace: float) -> np
 
 
 def _acquisition_count_weights() -> tuple[np.ndarray, np.ndarray]:
-    from campaigns.demo import BUYER_TOUCH_WEIGHTS, LEAD_TOUCH_WEIGHTS
+    from clm.demo.parameters import BUYER_TOUCH_WEIGHTS, LEAD_TOUCH_WEIGHTS
 
     buyer = np.array(BUYER_TOUCH_WEIGHTS, dtype=float)
     lead = np.array(LEAD_TOUCH_WEIGHTS, dtype=float)
@@ -311,8 +311,8 @@ def _after_touch_rate(pop: Population) -> float:
 def _funnel_table() -> np.ndarray:
     """kind index of step `s` of a `c`-touch acquisition path on channel `ch`: table[ch, c, s] (c up to 5).
 
-    As in campaigns.demo: the channel's funnel, cut to c steps; longer paths view more products before the cart."""
-    from campaigns.demo import FUNNELS
+    As in clm.demo.generate: the channel's funnel, cut to c steps; longer paths view more products before the cart."""
+    from clm.demo.parameters import FUNNELS
 
     table = np.zeros((len(CHANNELS), 6, 5), dtype=np.int64)
     for channel, steps in FUNNELS.items():
@@ -327,7 +327,7 @@ def _funnel_table() -> np.ndarray:
 def _season_codes(times: np.ndarray, channels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Campaign codes (`<season><yy>-<paid|email|app>`) on a share of paid, email and app events inside the
     demo data's seasons; empty elsewhere."""
-    from campaigns.demo import CAMPAIGN_CODE_RATE, CAMPAIGN_SUFFIX, SEASONS
+    from clm.demo.parameters import CAMPAIGN_CODE_RATE, CAMPAIGN_SUFFIX, SEASONS
 
     stamp = times.astype("datetime64[s]")
     year = stamp.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -394,7 +394,7 @@ def chunk_tables(
 
 
 def _customers(pop: Population, index: np.ndarray, rng: np.random.Generator, created_at: datetime) -> Table:
-    from campaigns.demo import FIRST_NAMES, LAST_NAMES, LEAD_EMAIL_RATE, LEAD_NAME_RATE
+    from clm.demo.parameters import FIRST_NAMES, LAST_NAMES, LEAD_EMAIL_RATE, LEAD_NAME_RATE
 
     n = len(index)
     ids = index + 1
@@ -476,7 +476,7 @@ def _touchpoints(
     counters: Counters,
     created_at: datetime,
 ) -> Table:
-    from campaigns.demo import STARS_WEIGHTS
+    from clm.demo.parameters import STARS_WEIGHTS
 
     buyer_p, lead_p = _acquisition_count_weights()
     lead = pop.lead[index]
@@ -575,7 +575,7 @@ def _feedback(
     created_at: datetime,
 ) -> Table:
     """One NPS answer a few days after one of the respondent's orders."""
-    from campaigns.demo import NPS_COMMENT_RATE, NPS_COMMENTS, NPS_WEIGHTS
+    from clm.demo.parameters import NPS_COMMENT_RATE, NPS_COMMENTS, NPS_WEIGHTS
 
     respondents = index[pop.responds[index]]
     counts = np.bincount(order_owner - index[0], minlength=len(index))[respondents - index[0]]

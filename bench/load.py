@@ -299,10 +299,10 @@ def dataset_reset_live(dataset: Dataset) -> None:
 
 
 def _marketing_spend(pop: Population) -> None:
-    """Monthly spend per channel as in campaigns.demo: fixed costs, paid ads per customer they brought, email per
+    """Monthly spend per channel as in clm.demo.generate: fixed costs, paid ads per customer they brought, email per
     subscriber (scaled to the population)."""
-    from campaigns.demo import MONTHLY_COST, PAID_COST_PER_BUYER
     from campaigns.models import MarketingSpend, SpendPeriod
+    from clm.demo.parameters import MONTHLY_COST, PAID_COST_PER_BUYER
     from lifecycle.models import Channel
 
     channels = dict(Channel.objects.values_list("key", "id"))

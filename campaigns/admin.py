@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
-from campaigns.experiments import variant_errors
+from campaigns.experiments.crud import variant_errors
 from campaigns.models import Campaign, ChannelPlan, Experiment, Exposure, MarketingSpend, Variant
 
 
@@ -38,7 +38,7 @@ class CampaignAdmin(SimpleHistoryAdmin):
 
 
 class VariantFormSet(BaseInlineFormSet):
-    """The same variant rules as the API (campaigns.experiments.variant_errors): two or more, one control,
+    """The same variant rules as the API (campaigns.experiments.crud.variant_errors): two or more, one control,
     weights summing to a positive number."""
 
     def clean(self) -> None:

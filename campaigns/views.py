@@ -1,6 +1,6 @@
 """Dashboard pages of the campaigns area (SPEC §7, issue 6 pages 7 and 8): campaigns and experiments.
 
-Thin views over the services in campaigns/campaigns.py and experiments.py (the channel-plans page, which shows
+Thin views over the services in campaigns/campaigns/ and experiments/ (the channel-plans page, which shows
 metrics' effectiveness beside the plans, is on the top floor: clm/channel_plans.py). Everyone logged in reads
 (LoginRequiredMiddleware); changes need the marketer role (admins included) and answer 403 to viewers, checked on
 the server for every POST. Services validate: their errors are shown next to the form fields and nothing is saved.
@@ -16,17 +16,18 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns.campaigns import campaign_create, campaign_get, campaign_list, campaign_results, campaign_update
-from campaigns.campaigns import campaign_spend_record_status as spend_record
-from campaigns.experiments import (
-    ExperimentError,
+from campaigns.campaigns.crud import campaign_create, campaign_get, campaign_list, campaign_update
+from campaigns.campaigns.results import campaign_results
+from campaigns.campaigns.spend import campaign_spend_record_status as spend_record
+from campaigns.experiments.crud import (
     experiment_create,
     experiment_get,
     experiment_list,
-    experiment_results,
     experiment_start,
     experiment_stop,
 )
+from campaigns.experiments.errors import ExperimentError
+from campaigns.experiments.results import experiment_results
 from campaigns.forms import (
     VARIANTS_INITIAL,
     AsOfForm,

@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
+from clm.base.api_errors import error_body
 from clm.base.roles import user_role
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def database_unavailable_response(request: HttpRequest, exception: BaseException
     logger.error("database unavailable during %s %s: %s", request.method, request.path, exception)
     message = _("The database is unavailable for a moment; please try again.")
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse({"detail": message}, status=503)
+        response: HttpResponse = JsonResponse(error_body(detail=message, code="database_unavailable"), status=503)
     else:
         response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)

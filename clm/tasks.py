@@ -2,7 +2,7 @@ from celery import shared_task
 
 from clm.base.idempotency import idempotency_keys_expire
 from clm.base.services import heartbeat_record
-from clm.demo import demo_history_chain
+from clm.demo.history import demo_history_chain
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -12,7 +12,7 @@ def heartbeat(self) -> None:
 
 @shared_task(ignore_result=True)
 def demo_history() -> None:
-    """The first run's follow-up (clm.demo.demo_history_chain), started by a one-off beat entry."""
+    """The first run's follow-up (clm.demo.history.demo_history_chain), started by a one-off beat entry."""
     demo_history_chain().delay()
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
+from clm.base.api_errors import error_body
 from clm.base.health import health_report
 from clm.middleware import database_unavailable_response
 from lifecycle.models import LifecycleModel
@@ -42,5 +43,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: API clients get JSON like every other API error, also for paths that match no route."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse(error_body(detail="Not found.", code="not_found"), status=404)
     return page_not_found(request, exception)

@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -25,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clm.base.api import CanRead, CanWrite
+from clm.base.api_errors import Conflict, InvalidBatch, batch_items, error_responses
 from clm.base.days import day_end, day_start
 from clm.base.idempotency import HEADER as IDEMPOTENCY_HEADER
 from clm.base.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
@@ -49,20 +49,6 @@ from lifecycle.selectors import (
 from lifecycle.services import classification_run_start
 from lifecycle.tasks import classification_run_enqueue, reclassify_customers_on_commit
 
-_ERROR = inline_serializer(
-    "IngestError",
-    {
-        "detail": serializers.CharField(),
-        "errors": inline_serializer(
-            "IngestItemError",
-            {"index": serializers.IntegerField(), "field": serializers.CharField(), "message": serializers.CharField()},
-            many=True,
-            required=False,
-            help_text="Every invalid item; absent when the request as a whole is refused (e.g. not JSON)",
-        ),
-    },
-)
-_INGEST_DETAIL = inline_serializer("IngestRefused", {"detail": serializers.CharField()})
 _RESULT = inline_serializer(
     "IngestResult",
     {
@@ -91,39 +77,15 @@ class RecordsIngestApi(APIView):
 
     @idempotent
     def post(self, request: Request) -> Response:
-        payload = request.data
-        if request.stream is None:  # DRF reads an empty body as {}
-            return Response(
-                {"detail": "The request body is empty; send a JSON object or a list of objects."},
-                status.HTTP_400_BAD_REQUEST,
-            )
-        items = [payload] if isinstance(payload, dict) else payload
-        if not isinstance(items, list):
-            return Response({"detail": "Expected a JSON object or a list of objects."}, status.HTTP_400_BAD_REQUEST)
-        if not items:
-            return Response({"detail": "The batch is empty; send at least one item."}, status.HTTP_400_BAD_REQUEST)
-        limit = settings.CLM_INGEST_MAX_ITEMS
-        if len(items) > limit:
-            return Response(
-                {"detail": f"A batch holds at most {limit} items; this one has {len(items)}."},
-                status.HTTP_400_BAD_REQUEST,
-            )
+        items = batch_items(request, limit=settings.CLM_INGEST_MAX_ITEMS)
         try:
             result = records_ingest(kind=self.kind, items=items)
         except IngestRejected as rejected:
-            bad = len({error.index for error in rejected.errors})
-            return Response(
-                {
-                    "detail": f"{bad} of {len(items)} items are invalid; nothing was written.",
-                    "errors": [vars(error) for error in rejected.errors],
-                },
-                status.HTTP_400_BAD_REQUEST,
-            )
+            raise InvalidBatch(errors=[vars(error) for error in rejected.errors], items=len(items)) from None
         except IntegrityError:
-            return Response(
-                {"detail": "A concurrent request wrote the same records; nothing was written, retry."},
-                status.HTTP_409_CONFLICT,
-            )
+            raise Conflict(
+                "A concurrent request wrote the same records; nothing was written, retry.", code="concurrent_write"
+            ) from None
         reclassify_customers_on_commit(result.touched_customer_ids)
         body = {
             "created": result.count("created"),
@@ -157,14 +119,7 @@ def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
                 "while the first is still running 409.",
             )
         ],
-        responses={
-            200: _RESULT,
-            201: _RESULT,
-            400: _ERROR,
-            409: _INGEST_DETAIL,
-            413: _INGEST_DETAIL,
-            422: _INGEST_DETAIL,
-        },
+        responses={200: _RESULT, 201: _RESULT, **error_responses(400, 409, 413, 422)},
         examples=[
             OpenApiExample(
                 "errors",
@@ -172,8 +127,14 @@ def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
                 status_codes=["400"],
                 value={
                     "detail": "1 of 2 items are invalid; nothing was written.",
+                    "code": "invalid",
                     "errors": [
-                        {"index": 1, "field": "amount", "message": "Ensure this value is greater than or equal to 0."}
+                        {
+                            "index": 1,
+                            "field": "amount",
+                            "message": "Ensure this value is greater than or equal to 0.",
+                            "code": "min_value",
+                        }
                     ],
                 },
             )
@@ -191,11 +152,9 @@ def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
 
 # --- lifecycle reads and runs ---------------------------------------------------------------------
 #
-# One view per operation. Errors: 400 `{"<parameter>": ["message"]}` for bad input, 404/409 `{"detail"}`.
+# One view per operation. Errors in the one shape of clm.base.api_errors (docs/API.md).
 # Every endpoint runs a fixed number of queries (tests/lifecycle/test_api_lifecycle.py asserts the bounds).
 
-_DETAIL = inline_serializer("ErrorDetail", {"detail": serializers.CharField()})
-_BAD_INPUT = OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid query parameters: `{"<name>": ["message"]}`')
 _DATE_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -213,6 +172,7 @@ class MomentField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> datetime:
         text = data.strip() if isinstance(data, str) else ""
+        moment: datetime | None
         try:
             if _DATE_DAY.fullmatch(text):
                 moment = (day_end if self.day_end else day_start)(date.fromisoformat(text))
@@ -245,13 +205,13 @@ def model_or_error(key: str | None) -> LifecycleModel:
     raise serializers.ValidationError({"model": [f"There is no default model; name one (known: {known})."]})
 
 
-def _model_not_found(key: str) -> Response:
+def model_not_found(key: str) -> NotFound:
     known = ", ".join(lifecycle_model_keys()) or "none"
-    return Response({"detail": f"No lifecycle model with key {key!r}; known: {known}."}, status.HTTP_404_NOT_FOUND)
+    return NotFound(f"No lifecycle model with key {key!r}; known: {known}.")
 
 
-def _customer_not_found(external_id: str) -> Response:
-    return Response({"detail": f"No customer with external_id {external_id!r}."}, status.HTTP_404_NOT_FOUND)
+def customer_not_found(external_id: str) -> NotFound:
+    return NotFound(f"No customer with external_id {external_id!r}.")
 
 
 class CustomerCursorPagination(CursorPagination):
@@ -272,7 +232,7 @@ class CustomerCursorPagination(CursorPagination):
 
 
 def paginated_response(*, view: APIView, request: Request, queryset: Any, serializer_class: type) -> Response:
-    paginator = view.pagination_class()
+    paginator = view.pagination_class()  # type: ignore[attr-defined]  # the views that page declare it
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
@@ -353,7 +313,7 @@ class LifecycleModelPipelineApi(APIView):
         "counts in the stage their last transition at or before then led to (customers without one are not "
         "counted); without, the current stages.",
         parameters=[_KEY_PARAMETER, InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        responses={200: OutputSerializer, **error_responses(400, 404)},
         tags=["lifecycle"],
     )
     def get(self, request: Request, key: str) -> Response:
@@ -361,7 +321,7 @@ class LifecycleModelPipelineApi(APIView):
         params.is_valid(raise_exception=True)
         model = lifecycle_model_get(key=key)
         if model is None:
-            return _model_not_found(key)
+            raise model_not_found(key)
         as_of = params.validated_data.get("as_of")
         body = {"model": model.key, "as_of": as_of, "stages": model_pipeline(model=model, as_of=as_of)}
         return Response(self.OutputSerializer(body).data)
@@ -417,7 +377,7 @@ class CustomerListApi(APIView):
         summary="Customers with their current stage in one model",
         description="Cursor-paginated by customer id: follow `next` until it is null.",
         parameters=[InputSerializer],
-        responses={200: OutputSerializer(many=True), 400: _BAD_INPUT},
+        responses={200: OutputSerializer(many=True), **error_responses(400)},
         tags=["lifecycle"],
     )
     def get(self, request: Request) -> Response:
@@ -465,14 +425,15 @@ class CustomerDetailApi(APIView):
         operation_id="customer_detail",
         summary="One customer and their current stage in every active model",
         parameters=[_EXTERNAL_ID_PARAMETER],
-        responses={200: OutputSerializer, 404: _DETAIL},
+        responses={200: OutputSerializer, **error_responses(404)},
         tags=["lifecycle"],
     )
     def get(self, request: Request, external_id: str) -> Response:
         customer = customer_get(external_id=external_id)
         if customer is None:
-            return _customer_not_found(external_id)
-        customer.stages_current = customer_current_stages(customer=customer)
+            raise customer_not_found(external_id)
+        # An attribute for the serializer's `stages` field, as an annotation would be.
+        customer.stages_current = customer_current_stages(customer=customer)  # type: ignore[attr-defined]
         return Response(self.OutputSerializer(customer).data)
 
 
@@ -508,7 +469,7 @@ class CustomerTransitionListApi(APIView):
         summary="One customer's stage changes, oldest first",
         description="The whole history up to 1000 transitions (the newest, when there are more).",
         parameters=[_EXTERNAL_ID_PARAMETER, InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        responses={200: OutputSerializer, **error_responses(400, 404)},
         tags=["lifecycle"],
     )
     def get(self, request: Request, external_id: str) -> Response:
@@ -517,7 +478,7 @@ class CustomerTransitionListApi(APIView):
         model = model_or_error(params.validated_data["model"]) if "model" in params.validated_data else None
         customer = customer_get(external_id=external_id)
         if customer is None:
-            return _customer_not_found(external_id)
+            raise customer_not_found(external_id)
         transitions, truncated = customer_transitions(customer=customer, model=model, limit=self.LIMIT)
         return Response(self.OutputSerializer({"results": transitions, "truncated": truncated}).data)
 
@@ -543,13 +504,13 @@ class ClassificationRunDetailApi(APIView):
     @extend_schema(
         operation_id="run_detail",
         summary="A classification run's state",
-        responses={200: OutputSerializer, 404: _DETAIL},
+        responses={200: OutputSerializer, **error_responses(404)},
         tags=["lifecycle"],
     )
     def get(self, request: Request, run_id: int) -> Response:
         run = classification_run_get(run_id=run_id)
         if run is None:
-            return Response({"detail": f"No classification run with id {run_id}."}, status.HTTP_404_NOT_FOUND)
+            raise NotFound(f"No classification run with id {run_id}.")
         return Response(self.OutputSerializer(run).data)
 
 
@@ -563,19 +524,17 @@ class LifecycleModelReclassifyApi(APIView):
         "`Location` header) until its status is no longer `running`.",
         parameters=[_KEY_PARAMETER],
         request=None,
-        responses={202: ClassificationRunDetailApi.OutputSerializer, 404: _DETAIL, 409: _DETAIL},
+        responses={202: ClassificationRunDetailApi.OutputSerializer, **error_responses(404, 409)},
         tags=["lifecycle"],
     )
     def post(self, request: Request, key: str) -> Response:
         model = lifecycle_model_get(key=key)
         if model is None:
-            return _model_not_found(key)
+            raise model_not_found(key)
         if not model.active:
-            return Response({"detail": f"Model {key!r} is not active; activate it first."}, status.HTTP_409_CONFLICT)
+            raise Conflict(f"Model {key!r} is not active; activate it first.", code="model_inactive")
         if model.fallback_stage_id is None:
-            return Response(
-                {"detail": f"Model {key!r} has no fallback stage; set one first."}, status.HTTP_409_CONFLICT
-            )
+            raise Conflict(f"Model {key!r} has no fallback stage; set one first.", code="no_fallback_stage")
         run = classification_run_start(model=model, kind=RunKind.FULL)
         classification_run_enqueue(run.pk)
         location = request.build_absolute_uri(reverse("api-run-detail", kwargs={"run_id": run.pk}))

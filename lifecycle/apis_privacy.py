@@ -1,13 +1,15 @@
 """A customer's personal data through the API (admin scope): export it, erase it (docs/PRIVACY.md)."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clm.base.api import CanAdmin
+from clm.base.api_errors import error_responses
 from lifecycle.models import Customer
 from lifecycle.privacy import REASON_MAX_LENGTH, customer_data_export, customer_erase
 from lifecycle.selectors import customer_get
@@ -15,8 +17,7 @@ from lifecycle.selectors import customer_get
 _EXTERNAL_ID = OpenApiParameter(
     "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The shop's id of the customer"
 )
-_DETAIL = inline_serializer("PrivacyErrorDetail", {"detail": serializers.CharField()})
-_NOT_FOUND = OpenApiResponse(_DETAIL, description="No customer with this external id (also after an erasure)")
+_NOT_FOUND = "No customer with this external id (also after an erasure)"
 
 
 def _customer(external_id: str) -> Customer | None:
@@ -24,8 +25,8 @@ def _customer(external_id: str) -> Customer | None:
     return None if "\x00" in external_id else customer_get(external_id=external_id)
 
 
-def _not_found(external_id: str) -> Response:
-    return Response({"detail": f"No customer with external_id {external_id!r}."}, status.HTTP_404_NOT_FOUND)
+def _not_found(external_id: str) -> NotFound:
+    return NotFound(f"No customer with external_id {external_id!r}.")
 
 
 class CustomerDataExportApi(APIView):
@@ -44,14 +45,14 @@ class CustomerDataExportApi(APIView):
                 description='`{"exported_at", "customer": {…}, "orders": […], "touchpoints": […], "feedback": […], '
                 '"stages": […], "transitions": […], "customer_value": […], "experiment_exposures": […]}`',
             ),
-            404: _NOT_FOUND,
+            **error_responses(404, described={404: _NOT_FOUND}),
         },
         tags=["privacy"],
     )
     def get(self, request: Request, external_id: str) -> Response:
         customer = _customer(external_id)
         if customer is None:
-            return _not_found(external_id)
+            raise _not_found(external_id)
         return Response(customer_data_export(customer=customer, actor=request.user))
 
 
@@ -88,13 +89,13 @@ class CustomerEraseApi(APIView):
         "are unchanged. Idempotent on the token; the old external id answers 404 afterwards.",
         parameters=[_EXTERNAL_ID],
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: OpenApiTypes.OBJECT, 404: _NOT_FOUND},
+        responses={200: OutputSerializer, **error_responses(400, 404, described={404: _NOT_FOUND})},
         tags=["privacy"],
     )
     def post(self, request: Request, external_id: str) -> Response:
         customer = _customer(external_id)
         if customer is None:
-            return _not_found(external_id)
+            raise _not_found(external_id)
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         erasure = customer_erase(customer=customer, actor=request.user, reason=body.validated_data["reason"])

@@ -38,6 +38,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.translation import gettext_noop
 
@@ -79,7 +80,8 @@ class Feature:
     name: str
     type: FeatureType
     description: str
-    expression: Callable[[datetime], Expression]
+    # Combinable: what annotate() takes, the common base of Expression, F and Subquery.
+    expression: Callable[[datetime], Combinable]
     # None: the feature can change without an event we can see (e.g. a nightly model fit), so periodic passes of
     # a model using it are full passes.
     clocks: tuple[EventClock, ...] | None = None
@@ -97,7 +99,7 @@ def feature_register(feature: Feature) -> Feature:
     return feature
 
 
-def feature_of_customer(name: str, *, as_of: datetime, customer: str = "customer_id") -> Expression:
+def feature_of_customer(name: str, *, as_of: datetime, customer: str = "customer_id") -> Combinable:
     """Feature `name` as of `as_of` of the customer whose id is the outer query's column `customer` (e.g. on
     CustomerStage rows); NULL where no installed app registered the feature.
 
@@ -111,7 +113,7 @@ def feature_of_customer(name: str, *, as_of: datetime, customer: str = "customer
     return Subquery(of_customer.values(feature.alias)[:1])
 
 
-def _completed_orders(as_of: datetime, customer_ref: Any = None) -> QuerySet:
+def _completed_orders(as_of: datetime, customer_ref: OuterRef | None = None) -> QuerySet:
     return Order.objects.filter(
         customer=customer_ref or OuterRef("pk"), status=OrderStatus.COMPLETED, placed_at__lte=as_of
     ).order_by()
@@ -141,7 +143,7 @@ def _count(queryset: QuerySet, by: str = "customer") -> Expression:
     )
 
 
-def _engagements(as_of: datetime, customer_ref: Any = None) -> QuerySet:
+def _engagements(as_of: datetime, customer_ref: OuterRef | None = None) -> QuerySet:
     return Touchpoint.objects.filter(
         customer=customer_ref or OuterRef("pk"), kind__in=ENGAGEMENT_KINDS, occurred_at__lte=as_of
     ).order_by()

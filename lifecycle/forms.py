@@ -5,15 +5,16 @@ turned into the `conditions` list and checked by lifecycle.rules.conditions_pars
 engine and the API use; its errors are put next to the offending row and field.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.utils.formats import number_format
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -36,7 +37,7 @@ OPERATOR_LABELS = {
 MAX_CONDITIONS = 20
 
 
-def _choices_with(choices: list[tuple[str, str]], current: Any) -> list[tuple[str, str]]:
+def _choices_with(choices: Sequence[tuple[str, str | Promise]], current: Any) -> Sequence[tuple[str, str | Promise]]:
     """Keep an unknown stored/posted value selectable, so that it is shown (and reported) rather than lost."""
     if current and current not in {value for value, _ in choices}:
         return [*choices, (str(current), _("%(value)s (unknown)") % {"value": current})]
@@ -120,6 +121,11 @@ class ConditionForm(forms.Form):
         }
 
 
+def _marked_for_deletion(formset: forms.BaseFormSet, form: forms.Form) -> bool:
+    # Django's own test of a row's DELETE box, a private BaseFormSet method that django-stubs leaves out.
+    return formset._should_delete_form(form)  # type: ignore[attr-defined]
+
+
 class BaseConditionFormSet(forms.BaseFormSet):
     """The conditions of one rule (joined by AND); blank rows are ignored."""
 
@@ -130,7 +136,7 @@ class BaseConditionFormSet(forms.BaseFormSet):
         rows = [
             form
             for form in self.forms
-            if not (self.can_delete and self._should_delete_form(form)) and not form.is_blank()
+            if not (self.can_delete and _marked_for_deletion(self, form)) and not form.is_blank()
         ]
         try:
             parsed = conditions_parse([form.condition_data() for form in rows])
@@ -272,7 +278,7 @@ class StageInlineForm(StageForm):
 class StageInlineFormSet(BaseInlineFormSet):
     """The stages of a model: exactly one fallback, unique keys, and no deleting of stages in use."""
 
-    def add_fields(self, form: forms.Form, index: int | None) -> None:
+    def add_fields(self, form: forms.ModelForm, index: int | None) -> None:
         super().add_fields(form, index)
         if "is_fallback" in form.fields:
             parent_fallback = self.instance.fallback_stage_id if self.instance.pk else None
@@ -286,7 +292,7 @@ class StageInlineFormSet(BaseInlineFormSet):
         if any(self.errors):
             return
         kept = [f for f in self.forms if f.has_changed() or f.instance.pk is not None]
-        kept = [f for f in kept if not self._should_delete_form(f) and f.cleaned_data]
+        kept = [f for f in kept if not _marked_for_deletion(self, f) and f.cleaned_data]
         fallbacks = [f for f in kept if f.cleaned_data.get("is_fallback")]
         errors = []
         if len(fallbacks) != 1:
@@ -299,7 +305,11 @@ class StageInlineFormSet(BaseInlineFormSet):
             )
         # Stages in use are refused earlier, with counts (the model admin's hand_clean_DELETE).
         for form in self.forms:
-            if self._should_delete_form(form) and form.instance.pk is not None and form.cleaned_data.get("is_fallback"):
+            if (
+                _marked_for_deletion(self, form)
+                and form.instance.pk is not None
+                and form.cleaned_data.get("is_fallback")
+            ):
                 errors.append(
                     _("Stage “%(stage)s” is ticked as the fallback and cannot be deleted.")
                     % {"stage": form.instance.name_en}
@@ -322,7 +332,8 @@ class TemplateInstallForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         installed = set(LifecycleModel.objects.filter(key__in=TEMPLATES).values_list("key", flat=True))
-        self.fields["template"].choices = [
+        # Form.fields is typed by the base Field; "template" is the ChoiceField declared above.
+        cast(forms.ChoiceField, self.fields["template"]).choices = [
             (key, f"{t.name_en} ({key}): {t.description}" + (_(" — installed") if key in installed else ""))
             for key, t in TEMPLATES.items()
         ]
@@ -340,7 +351,8 @@ class BackfillForm(forms.Form):
     step = forms.ChoiceField(choices=list(BACKFILL_STEP_LABELS.items()), initial=BackfillStep.WEEK)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not self.errors:
             try:
                 backfill_moments(start=data["start"], end=data["end"], step=BackfillStep(data["step"]))

@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from clm.base.api_errors import field_errors
 from lifecycle.models import Channel, Customer
 from lifecycle.services import customers_mark_changed
 
@@ -69,6 +70,7 @@ class ItemError:
     index: int
     field: str
     message: str
+    code: str = "invalid"
 
 
 @dataclass
@@ -80,10 +82,13 @@ class ValidItem:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+ItemStatus = Literal["created", "updated", "unchanged"]
+
+
 @dataclass(frozen=True)
 class ItemResult:
     index: int
-    status: Literal["created", "updated", "unchanged"]
+    status: ItemStatus
     id: int
     key: dict[str, Any]
 
@@ -110,18 +115,8 @@ def channel_ids_by_key() -> dict[str, int]:
     return dict(Channel.objects.values_list("key", "id"))
 
 
-def _flatten_errors(index: int, detail: Any, prefix: str = "") -> list[ItemError]:
-    if isinstance(detail, Mapping):
-        errors: list[ItemError] = []
-        for name, sub in detail.items():
-            name = "" if name == "non_field_errors" else name
-            errors += _flatten_errors(index, sub, f"{prefix}.{name}".strip(".") if name else prefix)
-        return errors
-    if isinstance(detail, list) and detail and all(isinstance(d, str) for d in detail):
-        return [ItemError(index, prefix or "item", str(message)) for message in detail]
-    if isinstance(detail, list):
-        return [e for i, sub in enumerate(detail) for e in _flatten_errors(index, sub, f"{prefix}[{i}]")]
-    return [ItemError(index, prefix or "item", str(detail))]
+def _item_errors(index: int, detail: Any) -> list[ItemError]:
+    return [ItemError(**error) for error in field_errors(detail, index=index)]
 
 
 def _derived_external_id(kind: IngestKind, item: ValidItem) -> str:
@@ -160,14 +155,16 @@ def records_validate(
     fields = serializer.fields
     for index, raw in enumerate(items):
         if not isinstance(raw, Mapping):
-            errors.append(ItemError(index, "item", f"Expected an object, got {type(raw).__name__}."))
+            errors.append(ItemError(index, "", f"Expected an object, got {type(raw).__name__}.", "not_an_object"))
             continue
         # A misspelt optional field would otherwise be dropped without a word (a CSV's header is checked alike).
-        unknown = [ItemError(index, str(name), _unknown_field(kind)) for name in raw if name not in fields]
+        unknown = [
+            ItemError(index, str(name), _unknown_field(kind), "unknown_field") for name in raw if name not in fields
+        ]
         try:
             values = dict(serializer.run_validation(raw))
         except serializers.ValidationError as exc:
-            errors += unknown + _flatten_errors(index, exc.detail)
+            errors += unknown + _item_errors(index, exc.detail)
             continue
         if unknown:
             errors += unknown
@@ -183,8 +180,8 @@ def records_validate(
             values["external_id"] = _derived_external_id(kind, item)
         key = _key_of(kind, values)
         if key in seen:
-            key_field = kind.key_fields[0] if len(kind.key_fields) == 1 else "item"
-            errors.append(ItemError(index, key_field, f"Duplicate of {seen[key]}."))
+            key_field = kind.key_fields[0] if len(kind.key_fields) == 1 else ""  # "": the item as a whole
+            errors.append(ItemError(index, key_field, f"Duplicate of {seen[key]}.", "duplicate"))
             continue
         seen[key] = describe(index)
         valid.append(item)
@@ -201,7 +198,12 @@ def _unknown_field(kind: IngestKind) -> str:
 
 
 def _unknown_customer_errors(items: list[ValidItem]) -> list[ItemError]:
-    wanted = {item.customer_external_id for item in items if not item.create_customer}
+    # An item naming no customer (None) is reported unknown all the same: None matches no external id.
+    wanted = {
+        item.customer_external_id
+        for item in items
+        if not item.create_customer and item.customer_external_id is not None
+    }
     known = set(customer_ids_by_external_id(wanted))
     return [
         ItemError(
@@ -209,6 +211,7 @@ def _unknown_customer_errors(items: list[ValidItem]) -> list[ItemError]:
             "customer_external_id",
             f"Unknown customer {item.customer_external_id!r}: send the customer first, or set create_customer "
             "to true to create it as a prospect.",
+            "unknown_customer",
         )
         for item in items
         if not item.create_customer and item.customer_external_id not in known
@@ -230,12 +233,13 @@ def customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
 def records_write(*, kind: IngestKind, items: list[ValidItem]) -> IngestResult:
     """Upsert validated items by the kind's key; call inside a transaction."""
     result = IngestResult()
-    if kind.belongs_to_customer:
-        _resolve_customers(kind, items, result)
+    event_time_field = kind.event_time_field  # set for the kinds that belong to a customer
+    if event_time_field is not None:
+        _resolve_customers(event_time_field, items, result)
     for start in range(0, len(items), WRITE_CHUNK):
         _upsert_chunk(kind, items[start : start + WRITE_CHUNK], result)
-    if kind.belongs_to_customer:
-        _lower_first_seen(kind, items)
+    if event_time_field is not None:
+        _lower_first_seen(event_time_field, items)
     if kind.after_write is not None:
         changed = kind.after_write(items)
         result.items = [
@@ -256,21 +260,29 @@ def records_ingest(*, kind: IngestKind, items: Sequence[Any]) -> IngestResult:
         return records_write(kind=kind, items=valid)
 
 
-def _resolve_customers(kind: IngestKind, items: list[ValidItem], result: IngestResult) -> None:
-    ids = customer_ids_by_external_id({item.customer_external_id for item in items})
+def _customer_of(item: ValidItem) -> str:
+    """The external id of the customer an item of a customer's kind belongs to (its serializer requires one)."""
+    if item.customer_external_id is None:
+        raise ValueError(f"item {item.index} names no customer")
+    return item.customer_external_id
+
+
+def _resolve_customers(event_time_field: str, items: list[ValidItem], result: IngestResult) -> None:
+    ids = customer_ids_by_external_id({_customer_of(item) for item in items})
     first_event: dict[str, datetime] = {}
     for item in items:
-        if item.customer_external_id not in ids and item.create_customer:
-            at = item.values[kind.event_time_field]
-            known = first_event.get(item.customer_external_id)
-            first_event[item.customer_external_id] = at if known is None else min(known, at)
+        customer = _customer_of(item)
+        if customer not in ids and item.create_customer:
+            at = item.values[event_time_field]
+            known = first_event.get(customer)
+            first_event[customer] = at if known is None else min(known, at)
     if first_event:
         Customer.objects.bulk_create(
             [Customer(external_id=ext, first_seen_at=at) for ext, at in first_event.items()], batch_size=WRITE_CHUNK
         )
         ids.update(customer_ids_by_external_id(first_event))
     for item in items:
-        item.values["customer_id"] = ids[item.customer_external_id]
+        item.values["customer_id"] = ids[_customer_of(item)]
     result.touched_customer_ids.update(ids.values())
 
 
@@ -278,11 +290,11 @@ def _existing_rows(kind: IngestKind, items: list[ValidItem]) -> dict[tuple, dict
     """Stored values of the rows the items would upsert, keyed like the items (plain values: no model instances)."""
     fields = {"pk", *kind.key_fields, *(name for item in items for name in item.values)}
     if kind.key_fields == ("external_id",):
-        rows = kind.model.objects.filter(external_id__in=[item.values["external_id"] for item in items])
+        rows = kind.model._default_manager.filter(external_id__in=[item.values["external_id"] for item in items])
     else:
         # Narrow by each key field, then match whole keys in Python.
         lookups = {f"{name}__in": {item.values[name] for item in items} for name in kind.key_fields}
-        rows = kind.model.objects.filter(**lookups)
+        rows = kind.model._default_manager.filter(**lookups)
     return {tuple(row[name] for name in kind.key_fields): row for row in rows.values(*fields)}
 
 
@@ -291,7 +303,7 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
     to_create: list[tuple[ValidItem, models.Model]] = []
     to_update: list[models.Model] = []
     changed_fields: set[str] = set()
-    statuses: dict[int, str] = {}
+    statuses: dict[int, ItemStatus] = {}
     for item in items:
         row = existing.get(_key_of(kind, item.values))
         if row is None:
@@ -307,27 +319,28 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
             to_update.append(kind.model(pk=row["pk"], **{**stored, **changes}))
         item.values["id"] = row["pk"]
     if to_create:
-        created = kind.model.objects.bulk_create([row for _, row in to_create])
+        created = kind.model._default_manager.bulk_create([instance for _, instance in to_create])
         if created and created[0].pk is None:  # backends that do not return ids on bulk insert
             keys = {_key_of(kind, item.values): item for item, _ in to_create}
             for key, row in _existing_rows(kind, [item for item, _ in to_create]).items():
                 keys[key].values["id"] = row["pk"]
         else:
-            for (item, _), row in zip(to_create, created, strict=True):
-                item.values["id"] = row.pk
+            for (item, _), instance in zip(to_create, created, strict=True):
+                item.values["id"] = instance.pk
         statuses.update({item.index: "created" for item, _ in to_create})
     if to_update:
-        if any(f.name == "updated_at" for f in kind.model._meta.fields):
+        updated_at = next((f for f in kind.model._meta.fields if f.name == "updated_at"), None)
+        if updated_at is not None:
             # bulk_update does not apply auto_now.
             now = timezone.now()
-            for row in to_update:
-                row.updated_at = now
+            for instance in to_update:
+                setattr(instance, updated_at.attname, now)
             changed_fields.add("updated_at")
-        kind.model.objects.bulk_update(to_update, sorted(changed_fields))
+        kind.model._default_manager.bulk_update(to_update, sorted(changed_fields))
     for item in items:
         row_id = item.values.pop("id")
-        key = {name: _plain(item.values[name]) for name in kind.key_fields}
-        result.items.append(ItemResult(item.index, statuses[item.index], row_id, key))  # type: ignore[arg-type]
+        item_key = {name: _plain(item.values[name]) for name in kind.key_fields}
+        result.items.append(ItemResult(item.index, statuses[item.index], row_id, item_key))
         if kind.model is Customer:
             result.touched_customer_ids.add(row_id)
 
@@ -336,11 +349,11 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _lower_first_seen(kind: IngestKind, items: list[ValidItem]) -> None:
+def _lower_first_seen(event_time_field: str, items: list[ValidItem]) -> None:
     """A customer is first seen no later than their earliest event."""
     earliest: dict[int, datetime] = {}
     for item in items:
-        at = item.values[kind.event_time_field]
+        at = item.values[event_time_field]
         customer_id = item.values["customer_id"]
         if customer_id not in earliest or at < earliest[customer_id]:
             earliest[customer_id] = at

@@ -175,7 +175,7 @@ class FeedbackIngestSerializer(CustomerEventSerializer):
 def _referrer_errors(items: list[ValidItem]) -> list[ItemError]:
     """A referrer must exist already or arrive in the same batch, and is never the customer itself."""
     in_batch = {item.values["external_id"] for item in items}
-    named = {item.extra.get("referred_by_external_id") for item in items} - {None}
+    named = {referrer for item in items if (referrer := item.extra.get("referred_by_external_id")) is not None}
     known = set(customer_ids_by_external_id(named - in_batch)) | in_batch
     errors = []
     for item in items:
@@ -183,9 +183,13 @@ def _referrer_errors(items: list[ValidItem]) -> list[ItemError]:
         if referrer is None:
             continue
         if referrer == item.values["external_id"]:
-            errors.append(ItemError(item.index, "referred_by_external_id", "A customer cannot refer themselves."))
+            errors.append(
+                ItemError(item.index, "referred_by_external_id", "A customer cannot refer themselves.", "self_referral")
+            )
         elif referrer not in known:
-            errors.append(ItemError(item.index, "referred_by_external_id", f"Unknown customer {referrer!r}."))
+            errors.append(
+                ItemError(item.index, "referred_by_external_id", f"Unknown customer {referrer!r}.", "unknown_customer")
+            )
     return errors
 
 

@@ -174,10 +174,11 @@ def customer_erase(*, customer: Customer, actor: Any, reason: str) -> Erasure:
     with transaction.atomic():
         # The row lock makes concurrent erasures of one customer wait for each other.
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        already_erased = customer.erased_at is not None
-        if not already_erased:
+        erased_at = customer.erased_at
+        already_erased = erased_at is not None
+        if erased_at is None:
             customer.external_id = f"erased-{customer.pk}-{secrets.token_hex(4)}"
-            customer.erased_at = timezone.now()
+            customer.erased_at = erased_at = timezone.now()
         customer.email = customer.name = ""
         cleared = {
             key: table.rows(customer).exclude(**table.cleared).update(**table.cleared)
@@ -198,7 +199,7 @@ def customer_erase(*, customer: Customer, actor: Any, reason: str) -> Erasure:
         kept = {key: table.rows(customer).count() for key, table in PERSONAL_DATA.items()}
     return Erasure(
         external_id=customer.external_id,
-        erased_at=customer.erased_at,
+        erased_at=erased_at,
         already_erased=already_erased,
         cleared=cleared,
         kept=kept,

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Case, Expression, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import Combinable
 from django.utils.translation import gettext as _
 
 from lifecycle.features import FEATURES, Feature, FeatureType
@@ -73,7 +74,8 @@ def condition_parse(data: Any, path: str = "condition") -> Condition:
     if operator not in OPERATORS:
         message = _("unknown operator %(operator)r; use one of %(known)s")
         errors.append((f"{path}.operator", message % {"operator": operator, "known": " ".join(OPERATORS)}))
-    if errors or feature is None:
+    # errors is not empty whenever the feature or the operator is unknown; the two checks narrow their types.
+    if errors or feature is None or not isinstance(operator, str):
         raise RuleError(errors)
     raw = data.get("value")
     try:
@@ -153,7 +155,7 @@ def condition_q(condition: Condition, as_of: datetime) -> Q:
 
 @dataclass(frozen=True)
 class CompiledModel:
-    annotations: dict[str, Expression]
+    annotations: dict[str, Combinable]
     stage_expression: Case
 
 

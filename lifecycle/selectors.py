@@ -24,9 +24,10 @@ def data_summary() -> dict[str, Any]:
     """How much data CLM holds, and the time span of the orders; large tables estimated (`approximate`)."""
     span = Order.objects.aggregate(first=Min("placed_at"), last=Max("placed_at"))
     tables = estimated_rows([Customer, Order, Touchpoint, Feedback])
+    order_rows = tables[Order]
     estimates = {
         "customers": tables[Customer],
-        "customers_with_orders": tables[Order] and estimated_distinct(Order, "customer_id", tables[Order]),
+        "customers_with_orders": order_rows and estimated_distinct(Order, "customer_id", order_rows),
         "orders": tables[Order],
         "touchpoints": tables[Touchpoint],
         "feedback": tables[Feedback],
@@ -238,7 +239,7 @@ def customer_transitions(
     transitions = StageTransition.objects.filter(customer=customer)
     if model is not None:
         transitions = transitions.filter(model=model)
-    newest = list(
+    newest: list[StageTransition] = list(
         transitions.annotate(
             model_key=F("model__key"), from_key=F("from_stage__key"), to_key=F("to_stage__key")
         ).order_by("-at", "-pk")[: limit + 1]

@@ -161,7 +161,8 @@ def _customers_lock(cursor, id_range: tuple[int, int] | None, customer_ids: Sequ
     )
 
 
-def _db_datetime(moment: datetime) -> object:
+def _db_datetime(moment: datetime) -> datetime | str | None:
+    """The moment as the backend's driver takes it: PostgreSQL the datetime itself, SQLite ISO text."""
     return connection.ops.adapt_datetimefield_value(moment)
 
 

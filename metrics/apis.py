@@ -24,12 +24,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clm.base.api_errors import error_responses
 from clm.base.days import day_end, day_start
 from clm.base.exports import csv_stream_response
 from lifecycle.apis import (
     CustomerCursorPagination,
-    _customer_not_found,
-    _model_not_found,
+    customer_not_found,
+    model_not_found,
     model_or_error,
     paginated_response,
 )
@@ -46,7 +47,6 @@ from metrics.selectors import (
 from metrics.services import metric_result
 
 _MAX_DAYS = 3660
-_DETAIL = inline_serializer("MetricsErrorDetail", {"detail": serializers.CharField()})
 _METRIC = inline_serializer(
     "MetricResult",
     {
@@ -171,7 +171,7 @@ class MetricApi(APIView):
         if key is not None:
             model = lifecycle_model_get(key=key)
             if model is None:
-                return _model_not_found(key)
+                raise model_not_found(key)
         else:
             model = _model_param(request) if KINDS[self.kind].per_model else None
         data = params.validated_data
@@ -232,7 +232,7 @@ def _schema(
         summary=summary,
         description=description,
         parameters=parameters,
-        responses={**ok, 400: OpenApiTypes.OBJECT, 404: _DETAIL},
+        responses={**ok, **error_responses(400, 404)},
         tags=["metrics"],
     )
 
@@ -282,7 +282,7 @@ class ModelFunnelCustomersApi(CustomerDrillDownApi):
         params = _input(FunnelCustomersInput, request)
         model = lifecycle_model_get(key=key)
         if model is None:
-            return _model_not_found(key)
+            raise model_not_found(key)
         stage_key = params.validated_data["stage"]
         if stage_get(model=model, key=stage_key) is None:
             known = ", ".join(stage_keys(model=model))
@@ -337,7 +337,7 @@ class ModelFlowCustomersApi(CustomerDrillDownApi):
         params = _input(FlowCustomersInput, request)
         model = lifecycle_model_get(key=key)
         if model is None:
-            return _model_not_found(key)
+            raise model_not_found(key)
         data = params.validated_data
         for field in ("from_stage", "to_stage"):
             if field in data and stage_get(model=model, key=data[field]) is None:
@@ -390,7 +390,7 @@ class ModelPipelineHistoryApi(APIView):
         params = _input(PeriodInput, request)
         model = lifecycle_model_get(key=key)
         if model is None:
-            return _model_not_found(key)
+            raise model_not_found(key)
         return Response(
             pipeline_series(model=model, start=params.validated_data["start"], end=params.validated_data["end"])
         )
@@ -672,13 +672,13 @@ class CustomerValueApi(APIView):
         operation_id="customer_value",
         summary="A customer's p_alive, expected purchases and expected spend (90 and 365 days)",
         parameters=[OpenApiParameter("external_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
-        responses={200: OpenApiTypes.OBJECT, 404: _DETAIL},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
         tags=["metrics"],
     )
     def get(self, request: Request, external_id: str) -> Response:
         customer = customer_get(external_id=external_id)
         if customer is None:
-            return _customer_not_found(external_id)
+            raise customer_not_found(external_id)
         value = customer_value_get(customer_id=customer.pk)
         if value is None:
             fitted = clv_fit_latest() is not None

@@ -13,6 +13,8 @@ from django.utils import translation
 from rest_framework.test import APIClient
 
 from clm.base.services import api_key_create
+from lifecycle.models import LifecycleModel
+from lifecycle.templates import template_install
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
     if missing or not os.environ["DATABASE_URL"].startswith("postgres"):
         pytest.exit(f"CI=true needs DATABASE_URL (PostgreSQL) and REDIS_URL; missing or wrong: {missing}", returncode=3)
+
+
+@pytest.fixture
+def status_model(db) -> LifecycleModel:
+    """The `status` model that migrate installs as the default."""
+    return LifecycleModel.objects.get(key="status")
+
+
+@pytest.fixture
+def ecommerce_model(db) -> LifecycleModel:
+    return template_install(key="ecommerce")[0]
 
 
 @pytest.fixture
@@ -68,6 +81,18 @@ def writer(db) -> APIClient:
 def reader(db) -> APIClient:
     """A REST client whose key has only the read scope."""
     return _client_with_key({"read"})
+
+
+def error_fields(response) -> dict[str, list[str]]:
+    """An API error's messages by field ("" for the request or item as a whole), after checking the one error shape
+    (docs/API.md): {"detail", "code", "errors": [{"field", "message", "code"(, "index")}]}."""
+    body = response.json()
+    assert set(body) == {"detail", "code", "errors"} and body["detail"] and body["code"], body
+    fields: dict[str, list[str]] = {}
+    for error in body["errors"]:
+        assert set(error) - {"index"} == {"field", "message", "code"} and error["code"], error
+        fields.setdefault(error["field"], []).append(error["message"])
+    return fields
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

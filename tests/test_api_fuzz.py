@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from campaigns.campaigns import campaign_create
-from campaigns.experiments import experiment_create, experiment_start
+from campaigns.campaigns.crud import campaign_create
+from campaigns.experiments.crud import experiment_create, experiment_start
 from campaigns.models import ChannelPlan
 from clm.base.services import API_KEY_SCOPES, api_key_create
 from lifecycle.models import Channel, ClassificationRun, LifecycleModel, RunKind, Stage

@@ -1,38 +1,34 @@
 """Campaigns API: campaigns and their spend (see campaigns/urls_api.py).
 
-One view per operation. Errors: 400 `{"<field>": ["message"]}` for bad input (nothing written), 404 `{"detail"}`
-for an unknown campaign. Reads need the read scope, changes the write scope.
+One view per operation. Errors in the one shape of clm.base.api_errors (docs/API.md): 400 for bad input (nothing
+written), 404 for an unknown campaign. Reads need the read scope, changes the write scope.
 """
 
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.fields import get_error_detail
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.campaigns import (
-    MAX_ATTRIBUTION_DAYS,
-    campaign_create,
-    campaign_get,
-    campaign_list,
-    campaign_results,
-    campaign_spend_record_status,
-    campaign_update,
-)
+from campaigns.campaigns.crud import campaign_create, campaign_get, campaign_list, campaign_update
+from campaigns.campaigns.results import campaign_results
+from campaigns.campaigns.spend import campaign_spend_record_status
+from campaigns.campaigns.validation import MAX_ATTRIBUTION_DAYS
 from campaigns.models import Campaign, CampaignStatus, SpendPeriod
 from clm.base.api import CanRead, CanWrite
+from clm.base.api_errors import BadRequest, Conflict, InvalidBatch, batch_items, error_responses, field_errors
 from lifecycle.apis import MomentField
 
-_DETAIL = inline_serializer("CampaignErrorDetail", {"detail": serializers.CharField()})
-_BAD_INPUT = OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid input: `{"<field>": ["message"]}`')
 _ID_PARAMETER = OpenApiParameter("campaign_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Campaign id")
 
 
@@ -45,12 +41,14 @@ class ReadOrWrite(BasePermission):
         return permission.has_permission(request, view)
 
 
-def _not_found(campaign_id: int) -> Response:
-    return Response({"detail": f"No campaign with id {campaign_id}."}, status.HTTP_404_NOT_FOUND)
+def _not_found(campaign_id: int) -> NotFound:
+    return NotFound(f"No campaign with id {campaign_id}.")
 
 
-def _invalid(error: ValidationError) -> Response:
-    return Response(error.message_dict, status.HTTP_400_BAD_REQUEST)
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadRequest("Expected a JSON object.", code="not_an_object")
+    return data
 
 
 class CampaignOutputSerializer(serializers.Serializer):
@@ -166,7 +164,7 @@ class CampaignsApi(APIView):
         operation_id="campaigns_list",
         summary="Campaigns with period, budget and spend to date",
         parameters=[FilterSerializer],
-        responses={200: CampaignOutputSerializer(many=True), 400: _BAD_INPUT},
+        responses={200: CampaignOutputSerializer(many=True), **error_responses(400)},
         tags=["campaigns"],
     )
     def get(self, request: Request) -> Response:
@@ -181,7 +179,7 @@ class CampaignsApi(APIView):
         description="Channel, model and stages are named by their keys; the stages must belong to the model. "
         "Every problem is reported at once, and nothing is written.",
         request=CampaignInputSerializer,
-        responses={201: CampaignOutputSerializer, 400: _BAD_INPUT},
+        responses={201: CampaignOutputSerializer, **error_responses(400)},
         examples=[
             OpenApiExample(
                 "win-back email",
@@ -203,14 +201,9 @@ class CampaignsApi(APIView):
         tags=["campaigns"],
     )
     def post(self, request: Request) -> Response:
-        if not isinstance(request.data, dict):
-            return Response({"non_field_errors": ["Expected a JSON object."]}, status.HTTP_400_BAD_REQUEST)
-        payload = CampaignInputSerializer(data=request.data)
+        payload = CampaignInputSerializer(data=_object(request.data))
         payload.is_valid(raise_exception=True)
-        try:
-            campaign = campaign_create(**payload.validated_data, actor=request.user)
-        except ValidationError as error:
-            return _invalid(error)
+        campaign = campaign_create(**payload.validated_data, actor=request.user)
         campaign = campaign_get(campaign_id=campaign.pk)
         return Response(CampaignOutputSerializer(campaign).data, status.HTTP_201_CREATED)
 
@@ -236,8 +229,7 @@ class CampaignDetailApi(APIView):
         parameters=[_ID_PARAMETER, ResultsInputSerializer],
         responses={
             200: CampaignDetailOutputSerializer,
-            400: _BAD_INPUT,
-            404: _DETAIL,
+            **error_responses(400, 404),
         },
         tags=["campaigns"],
     )
@@ -246,7 +238,7 @@ class CampaignDetailApi(APIView):
         params.is_valid(raise_exception=True)
         campaign = campaign_get(campaign_id=campaign_id)
         if campaign is None:
-            return _not_found(campaign_id)
+            raise _not_found(campaign_id)
         body = CampaignOutputSerializer(campaign).data
         body["results"] = campaign_results(campaign=campaign, as_of=params.validated_data.get("as_of"))
         return Response(body)
@@ -258,24 +250,19 @@ class CampaignDetailApi(APIView):
         "cannot change once spend is recorded under it.",
         parameters=[_ID_PARAMETER],
         request=CampaignInputSerializer(partial=True),
-        responses={200: CampaignOutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        responses={200: CampaignOutputSerializer, **error_responses(400, 404)},
         tags=["campaigns"],
     )
     def patch(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get(campaign_id=campaign_id)
         if campaign is None:
-            return _not_found(campaign_id)
-        if not isinstance(request.data, dict):
-            return Response({"non_field_errors": ["Expected a JSON object."]}, status.HTTP_400_BAD_REQUEST)
-        unknown = sorted(set(request.data) - set(CampaignInputSerializer().fields))
+            raise _not_found(campaign_id)
+        unknown = sorted(set(_object(request.data)) - set(CampaignInputSerializer().fields))
         if unknown:
-            return Response({field: ["Unknown field."] for field in unknown}, status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({field: [ErrorDetail("Unknown field.", code="unknown_field")] for field in unknown})
         payload = CampaignInputSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        try:
-            campaign_update(campaign=campaign, data=payload.validated_data, actor=request.user)
-        except ValidationError as error:
-            return _invalid(error)
+        campaign_update(campaign=campaign, data=payload.validated_data, actor=request.user)
         return Response(CampaignOutputSerializer(campaign_get(campaign_id=campaign_id)).data)
 
 
@@ -288,19 +275,6 @@ class SpendInputSerializer(serializers.Serializer):
         ref_name = "CampaignSpendInput"
 
 
-_SPEND_ERRORS = inline_serializer(
-    "CampaignSpendErrors",
-    {
-        "detail": serializers.CharField(),
-        "errors": inline_serializer(
-            "CampaignSpendItemError",
-            {"index": serializers.IntegerField(), "field": serializers.CharField(), "message": serializers.CharField()},
-            many=True,
-            required=False,
-            help_text="Absent when the body as a whole is refused (e.g. not JSON)",
-        ),
-    },
-)
 _SPEND_RESULT = inline_serializer(
     "CampaignSpendResult",
     {
@@ -321,14 +295,6 @@ _SPEND_RESULT = inline_serializer(
 )
 
 
-def _item_errors(index: int, detail: dict[str, Any]) -> list[dict[str, Any]]:
-    errors = []
-    for field, messages in detail.items():
-        for message in messages if isinstance(messages, list) else [messages]:
-            errors.append({"index": index, "field": field, "message": str(message)})
-    return errors
-
-
 class CampaignSpendApi(APIView):
     """`campaigns/{id}/spend/`: record spend on the campaign's channel under its code (write scope)."""
 
@@ -342,67 +308,52 @@ class CampaignSpendApi(APIView):
         "validated whole: if any item is invalid, nothing is written and every error is listed.",
         parameters=[_ID_PARAMETER],
         request=SpendInputSerializer(many=True),
-        responses={200: _SPEND_RESULT, 201: _SPEND_RESULT, 400: _SPEND_ERRORS, 404: _DETAIL},
+        responses={200: _SPEND_RESULT, 201: _SPEND_RESULT, **error_responses(400, 404, 409)},
         tags=["campaigns"],
     )
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_get(campaign_id=campaign_id)
         if campaign is None:
-            return _not_found(campaign_id)
-        items = [request.data] if isinstance(request.data, dict) else request.data
-        if not isinstance(items, list) or not items:
-            return Response(
-                {"detail": "Expected a JSON object or a non-empty list of objects.", "errors": []},
-                status.HTTP_400_BAD_REQUEST,
-            )
-        limit = settings.CLM_INGEST_MAX_ITEMS
-        if len(items) > limit:
-            return Response(
-                {"detail": f"A batch holds at most {limit} items; this one has {len(items)}.", "errors": []},
-                status.HTTP_400_BAD_REQUEST,
-            )
+            raise _not_found(campaign_id)
+        items = batch_items(request, limit=settings.CLM_INGEST_MAX_ITEMS)
         errors: list[dict[str, Any]] = []
         valid = []
         for index, item in enumerate(items):
             serializer = SpendInputSerializer(data=item)
             if not isinstance(item, dict):
-                errors.append({"index": index, "field": "non_field_errors", "message": "Expected a JSON object."})
+                errors.append(
+                    {"index": index, "field": "", "message": "Expected a JSON object.", "code": "not_an_object"}
+                )
             elif serializer.is_valid():
                 valid.append(serializer.validated_data)
             else:
-                errors.extend(_item_errors(index, serializer.errors))
-        results = []
-        if not errors:
-            try:
-                with transaction.atomic():
-                    for index, data in enumerate(valid):
-                        try:
-                            recorded = campaign_spend_record_status(campaign=campaign, **data)
-                        except ValidationError as error:
-                            errors.extend(_item_errors(index, error.message_dict))
-                            continue
-                        results.append(
-                            {
-                                "index": index,
-                                "status": recorded.status,
-                                "period": recorded.spend.period,
-                                "date": recorded.spend.date,
-                                "amount": recorded.spend.amount,
-                            }
-                        )
-                    if errors:
-                        transaction.set_rollback(True)
-            except IntegrityError:
-                return Response(
-                    {"detail": "A concurrent request wrote the same spend; nothing was written, retry.", "errors": []},
-                    status.HTTP_409_CONFLICT,
-                )
+                errors.extend(field_errors(serializer.errors, index=index))
         if errors:
-            bad = len({error["index"] for error in errors})
-            return Response(
-                {"detail": f"{bad} of {len(items)} items are invalid; nothing was written.", "errors": errors},
-                status.HTTP_400_BAD_REQUEST,
-            )
+            raise InvalidBatch(errors=errors, items=len(items))
+        results = []
+        try:
+            with transaction.atomic():
+                for index, data in enumerate(valid):
+                    try:
+                        recorded = campaign_spend_record_status(campaign=campaign, **data)
+                    except DjangoValidationError as error:
+                        errors.extend(field_errors(get_error_detail(error), index=index))
+                        continue
+                    results.append(
+                        {
+                            "index": index,
+                            "status": recorded.status,
+                            "period": recorded.spend.period,
+                            "date": recorded.spend.date,
+                            "amount": recorded.spend.amount,
+                        }
+                    )
+                if errors:
+                    raise InvalidBatch(errors=errors, items=len(items))  # rolls the batch back
+        except IntegrityError:
+            raise Conflict(
+                "A concurrent request wrote the same spend; nothing was written, retry.", code="concurrent_write"
+            ) from None
         spend_to_date = campaign_get(campaign_id=campaign_id).spend_to_date
         created = any(result["status"] == "created" for result in results)
         # DRF's JSON encoder writes Decimals as numbers and dates as YYYY-MM-DD.

@@ -6,37 +6,34 @@ One view per operation; errors as in lifecycle.apis: 400 `{"<field>": ["message"
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.experiments import (
-    CustomerIneligible,
-    ExperimentStateError,
-    ExperimentStopped,
-    experiment_assign,
+from campaigns.experiments.assignment import experiment_assign
+from campaigns.experiments.crud import (
     experiment_create,
     experiment_get,
     experiment_list,
-    experiment_results,
     experiment_start,
     experiment_stop,
 )
+from campaigns.experiments.errors import CustomerIneligible, ExperimentStateError, ExperimentStopped
+from campaigns.experiments.results import experiment_results
 from campaigns.models import ExperimentGoal
 from clm.base.api import CanRead, CanWrite
-from lifecycle.apis import MomentField
+from clm.base.api_errors import Conflict, error_responses
+from lifecycle.apis import MomentField, customer_not_found
 from lifecycle.models import Channel
 from lifecycle.selectors import customer_get, lifecycle_model_get, lifecycle_model_keys, stage_get, stage_keys
 
-_DETAIL = inline_serializer("ExperimentErrorDetail", {"detail": serializers.CharField()})
-_BAD_INPUT = OpenApiResponse(OpenApiTypes.OBJECT, description='Invalid input: `{"<field>": ["message"]}`')
 _KEY = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="The experiment's key")
 _CUSTOMER = OpenApiParameter(
     "customer_external_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The shop's id of the customer"
@@ -49,8 +46,8 @@ def _audit_user(request: Request) -> AbstractBaseUser | None:
     return user if isinstance(user, AbstractBaseUser) else None
 
 
-def _not_found(key: str) -> Response:
-    return Response({"detail": f"No experiment with key {key!r}."}, status.HTTP_404_NOT_FOUND)
+def _not_found(key: str) -> NotFound:
+    return NotFound(f"No experiment with key {key!r}.")
 
 
 class ExperimentOutputSerializer(serializers.Serializer):
@@ -164,16 +161,13 @@ class ExperimentCreateApi(APIView):
         "orders. Every invalid field is named in the 400 answer and nothing is written. Start it with "
         "`experiments/{key}/start/`.",
         request=InputSerializer,
-        responses={201: ExperimentOutputSerializer, 400: _BAD_INPUT},
+        responses={201: ExperimentOutputSerializer, **error_responses(400)},
         tags=["experiments"],
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            experiment = experiment_create(**data.validated_data, user=_audit_user(request))
-        except DjangoValidationError as error:
-            return Response(error.message_dict, status.HTTP_400_BAD_REQUEST)
+        experiment = experiment_create(**data.validated_data, user=_audit_user(request))
         return Response(ExperimentOutputSerializer(experiment_get(key=experiment.key)).data, status.HTTP_201_CREATED)
 
 
@@ -189,25 +183,25 @@ class ExperimentDetailApi(APIView):
         operation_id="experiment_detail",
         summary="One experiment",
         parameters=[_KEY],
-        responses={200: ExperimentOutputSerializer, 404: _DETAIL},
+        responses={200: ExperimentOutputSerializer, **error_responses(404)},
         tags=["experiments"],
     )
     def get(self, request: Request, key: str) -> Response:
         experiment = experiment_get(key=key)
         if experiment is None:
-            return _not_found(key)
+            raise _not_found(key)
         return Response(ExperimentOutputSerializer(experiment).data)
 
 
 def _status_change(action: Any, request: Request, key: str) -> Response:
     experiment = experiment_get(key=key)
     if experiment is None:
-        return _not_found(key)
+        raise _not_found(key)
     try:
         with transaction.atomic():
             action(experiment=experiment, user=_audit_user(request))
     except ExperimentStateError as error:
-        return Response({"detail": str(error)}, status.HTTP_409_CONFLICT)
+        raise Conflict(str(error), code="experiment_state") from None
     return Response(ExperimentOutputSerializer(experiment).data)
 
 
@@ -220,7 +214,7 @@ class ExperimentStartApi(APIView):
         description="From now on assignment records exposures. Only a draft starts (409 otherwise).",
         parameters=[_KEY],
         request=None,
-        responses={200: ExperimentOutputSerializer, 404: _DETAIL, 409: _DETAIL},
+        responses={200: ExperimentOutputSerializer, **error_responses(404, 409)},
         tags=["experiments"],
     )
     def post(self, request: Request, key: str) -> Response:
@@ -237,7 +231,7 @@ class ExperimentStopApi(APIView):
         "stops (409 for a draft or a stopped one).",
         parameters=[_KEY],
         request=None,
-        responses={200: ExperimentOutputSerializer, 404: _DETAIL, 409: _DETAIL},
+        responses={200: ExperimentOutputSerializer, **error_responses(404, 409)},
         tags=["experiments"],
     )
     def post(self, request: Request, key: str) -> Response:
@@ -272,18 +266,16 @@ class ExperimentAssignmentApi(APIView):
         "`state: stopped` (both 200, no exposure recorded). 409 before the experiment starts; 404 for an unknown "
         "experiment or customer.",
         parameters=[_KEY, _CUSTOMER],
-        responses={200: OutputSerializer, 404: _DETAIL, 409: _DETAIL},
+        responses={200: OutputSerializer, **error_responses(404, 409)},
         tags=["experiments"],
     )
     def get(self, request: Request, key: str, customer_external_id: str) -> Response:
         experiment = experiment_get(key=key)
         if experiment is None:
-            return _not_found(key)
+            raise _not_found(key)
         customer = customer_get(external_id=customer_external_id)
         if customer is None:
-            return Response(
-                {"detail": f"No customer with external_id {customer_external_id!r}."}, status.HTTP_404_NOT_FOUND
-            )
+            raise customer_not_found(customer_external_id)
         body: dict[str, Any] = {
             "experiment": experiment.key,
             "customer_external_id": customer.external_id,
@@ -297,7 +289,7 @@ class ExperimentAssignmentApi(APIView):
         try:
             variant, exposure, created = experiment_assign(experiment=experiment, customer=customer)
         except ExperimentStateError as error:
-            return Response({"detail": str(error)}, status.HTTP_409_CONFLICT)
+            raise Conflict(str(error), code="experiment_state") from None
         except (CustomerIneligible, ExperimentStopped) as error:
             state = "stopped" if isinstance(error, ExperimentStopped) else "ineligible"
             body.update(state=state, reason=str(error))
@@ -403,7 +395,7 @@ class ExperimentResultsApi(APIView):
         summary="Conversion, uplift, p-values and sample size per variant",
         description="See the experiments documentation for each statistic and the states.",
         parameters=[_KEY, InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        responses={200: OutputSerializer, **error_responses(400, 404)},
         tags=["experiments"],
     )
     def get(self, request: Request, key: str) -> Response:
@@ -411,7 +403,7 @@ class ExperimentResultsApi(APIView):
         params.is_valid(raise_exception=True)
         experiment = experiment_get(key=key)
         if experiment is None:
-            return _not_found(key)
+            raise _not_found(key)
         results = experiment_results(experiment=experiment, as_of=params.validated_data.get("as_of"))
         return Response(self.OutputSerializer(results).data)
 

@@ -8,12 +8,12 @@ write scope; every endpoint runs a fixed number of queries (tests/campaigns/test
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,14 +29,11 @@ from campaigns.plans import (
     channel_plan_update,
 )
 from clm.base.api import CanRead, CanWrite
+from clm.base.api_errors import error_responses
 from clm.base.days import day_end, day_start
 from lifecycle.apis import model_or_error
 from lifecycle.models import Channel, LifecycleModel, Stage
 
-_DETAIL = inline_serializer("ChannelPlanErrorDetail", {"detail": serializers.CharField()})
-_BAD_INPUT = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Invalid input, nothing written: `{"<name>": ["message"]}`'
-)
 # The longest period and window the effectiveness endpoint accepts (a bound on the work of one request).
 MAX_PERIOD_DAYS = 3 * 366
 MAX_WINDOW_DAYS = 365
@@ -87,10 +84,6 @@ def _audit_context(request: Request) -> dict[str, Any]:
     user = request.user
     api_key = getattr(user, "api_key", None)
     return {"user": user, "reason": f"API, key {api_key.prefix}" if api_key is not None else "API"}
-
-
-def _service_error(error: DjangoValidationError) -> Response:
-    return Response(error.message_dict, status.HTTP_400_BAD_REQUEST)
 
 
 class PlanOutputSerializer(serializers.Serializer):
@@ -177,7 +170,7 @@ class ChannelPlanMatrixApi(APIView):
         description="Rows: every stage of the model in funnel order; columns: the active channels; each cell the "
         "plan or null. `plans` lists every plan of the model, including those of channels deactivated since.",
         parameters=[InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_INPUT},
+        responses={200: OutputSerializer, **error_responses(400)},
         tags=["campaigns"],
     )
     def get(self, request: Request) -> Response:
@@ -226,7 +219,7 @@ class ChannelPlanCreateApi(APIView):
         summary="Create the plan of one stage × channel cell",
         description="400 when the cell already has a plan: change that one with PATCH (its id is in the message).",
         request=InputSerializer,
-        responses={201: PlanOutputSerializer, 400: _BAD_INPUT},
+        responses={201: PlanOutputSerializer, **error_responses(400)},
         examples=[
             OpenApiExample(
                 "plan",
@@ -257,9 +250,7 @@ class ChannelPlanCreateApi(APIView):
                 f"Stage {exists.plan.stage.key!r} × channel {exists.plan.channel.key!r} already has a plan "
                 f"(id {exists.plan.pk}); change it with PATCH {url}."
             )
-            return Response({"channel": [message]}, status.HTTP_400_BAD_REQUEST)
-        except DjangoValidationError as error:
-            return _service_error(error)
+            raise ValidationError({"channel": [ErrorDetail(message, code="plan_exists")]}) from None
         location = request.build_absolute_uri(reverse("api-channel-plan-update", kwargs={"plan_id": plan.pk}))
         return Response(PlanOutputSerializer(plan).data, status.HTTP_201_CREATED, headers={"Location": location})
 
@@ -301,19 +292,16 @@ class ChannelPlanUpdateApi(APIView):
         "is fixed. A change is kept in the plan's audit history.",
         parameters=[OpenApiParameter("plan_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The plan's id")],
         request=InputSerializer,
-        responses={200: PlanOutputSerializer, 400: _BAD_INPUT, 404: _DETAIL},
+        responses={200: PlanOutputSerializer, **error_responses(400, 404)},
         tags=["campaigns"],
     )
     def patch(self, request: Request, plan_id: int) -> Response:
         plan = channel_plan_get(plan_id=plan_id)
         if plan is None:
-            return Response({"detail": f"No channel plan with id {plan_id}."}, status.HTTP_404_NOT_FOUND)
+            raise NotFound(f"No channel plan with id {plan_id}.")
         payload = self.InputSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        try:
-            plan = channel_plan_update(plan=plan, **_audit_context(request), **payload.validated_data)
-        except DjangoValidationError as error:
-            return _service_error(error)
+        plan = channel_plan_update(plan=plan, **_audit_context(request), **payload.validated_data)
         return Response(PlanOutputSerializer(plan).data)
 
 
@@ -410,7 +398,7 @@ class ChannelEffectivenessApi(APIView):
         "advanced to a later funnel stage (or, from an exit stage, back to any funnel stage) within `window_days`, "
         "and the difference with a 95 % confidence interval (null when a group is empty).",
         parameters=[InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_INPUT},
+        responses={200: OutputSerializer, **error_responses(400)},
         tags=["campaigns"],
     )
     def get(self, request: Request) -> Response:

@@ -10,8 +10,9 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,9 +20,11 @@ from rest_framework.views import APIView
 
 from campaigns.models import Experiment, Variant
 from campaigns.segments import SEGMENT_COLUMNS, SegmentFilters, segment_rows
+from clm.base.api_errors import error_responses
 from clm.base.exports import csv_rows
+from lifecycle.apis import model_not_found
 from lifecycle.models import Channel
-from lifecycle.selectors import lifecycle_model_get, lifecycle_model_keys, stage_get, stage_keys
+from lifecycle.selectors import lifecycle_model_get, stage_get, stage_keys
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
@@ -106,24 +109,18 @@ class SegmentExportApi(APIView):
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, header row first"),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description='Bad filter: `{"<parameter>": ["message"]}`'),
-            404: inline_serializer("SegmentErrorDetail", {"detail": serializers.CharField()}),
+            **error_responses(400, 404),
         },
         tags=["campaigns"],
     )
     def get(self, request: Request, key: str, stage: str) -> Response | StreamingHttpResponse:
         model = lifecycle_model_get(key=key)
         if model is None:
-            known = ", ".join(lifecycle_model_keys()) or "none"
-            return Response(
-                {"detail": f"No lifecycle model with key {key!r}; known: {known}."}, status.HTTP_404_NOT_FOUND
-            )
+            raise model_not_found(key)
         found = stage_get(model=model, key=stage)
         if found is None:
             known = ", ".join(stage_keys(model=model))
-            return Response(
-                {"detail": f"No stage {stage!r} in model {model.key!r}; known: {known}."}, status.HTTP_404_NOT_FOUND
-            )
+            raise NotFound(f"No stage {stage!r} in model {model.key!r}; known: {known}.")
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         # Nothing is read before the first chunk is requested, so every error above is answered before streaming.

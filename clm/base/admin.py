@@ -34,8 +34,10 @@ admin.site.unregister(LibraryApiKey)
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(AuditHistoryAdmin, APIKeyModelAdmin):
-    list_display = [*APIKeyModelAdmin.list_display, "scope_read", "scope_write", "scope_admin", "last_used_at"]
-    list_filter = [*APIKeyModelAdmin.list_filter, "scope_read", "scope_write", "scope_admin"]
+    # djangorestframework-api-key leaves its list_display and list_filter unannotated, so mypy takes their tuple
+    # literals for the types; ModelAdmin accepts any list or tuple of names.
+    list_display = [*APIKeyModelAdmin.list_display, "scope_read", "scope_write", "scope_admin", "last_used_at"]  # type: ignore[assignment]
+    list_filter = [*APIKeyModelAdmin.list_filter, "scope_read", "scope_write", "scope_admin"]  # type: ignore[assignment]
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "last_used_at"]

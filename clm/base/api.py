@@ -1,7 +1,10 @@
-"""REST API plumbing shared by every app: API-key authentication, scope permissions, a bounded JSON parser."""
+"""REST API plumbing shared by every app: API-key authentication, scope permissions, a bounded JSON parser.
+
+The error shape and the batch protocol are in clm.base.api_errors (DRF imports this module while it loads, so
+this one cannot import DRF's views)."""
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -44,7 +47,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None:
             return None
         try:
-            api_key = ApiKey.objects.get_from_key(key)
+            # The library's manager is typed for its abstract base; the model it returns is ours.
+            api_key = cast(ApiKey, ApiKey.objects.get_from_key(key))
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
         if api_key.has_expired:

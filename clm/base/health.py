@@ -55,7 +55,7 @@ def worker_status(*, database_ok: bool) -> dict[str, Any]:
 def health_report() -> tuple[dict[str, Any], bool]:
     """The report, and whether the service is up (the database answers)."""
     database = database_status()
-    report = {"database": database, "broker": broker_status(), "worker": worker_status(database_ok=database["ok"])}
-    all_ok = all(part["ok"] for part in report.values())
-    report = {"status": "ok" if all_ok else ("degraded" if database["ok"] else "down"), **report}
+    parts = {"database": database, "broker": broker_status(), "worker": worker_status(database_ok=database["ok"])}
+    all_ok = all(part["ok"] for part in parts.values())
+    report = {"status": "ok" if all_ok else ("degraded" if database["ok"] else "down"), **parts}
     return report, database["ok"]

@@ -21,10 +21,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from clm.base.api_errors import BadRequest, Conflict
 from clm.base.models import ApiKey, IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -95,6 +96,11 @@ def idempotency_keys_expire() -> int:
     return deleted
 
 
+class KeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+
+
 def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
     """Honour an `Idempotency-Key` header on an API view's method (a request without one runs as usual)."""
 
@@ -104,24 +110,19 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
         if key is None:
             return view_method(view, request, *args, **kwargs)
         if not _VALID_KEY.fullmatch(key):
-            return Response(
-                {"detail": f"{HEADER} must be 1 to 255 visible ASCII characters, e.g. a UUID."},
-                status.HTTP_400_BAD_REQUEST,
-            )
-        fingerprint = request_fingerprint(method=request.method, path=request.get_full_path(), data=request.data)
+            raise BadRequest(f"{HEADER} must be 1 to 255 visible ASCII characters, e.g. a UUID.", code="invalid_key")
+        # A request being handled has its method (it is None only on a bare HttpRequest()).
+        method = request.method or ""
+        fingerprint = request_fingerprint(method=method, path=request.get_full_path(), data=request.data)
         outcome, claim = idempotency_key_claim(client=request_client(request), key=key, fingerprint=fingerprint)
         if outcome == ClaimOutcome.MISMATCH:
-            return Response(
-                {
-                    "detail": f"{HEADER} {key!r} was already used for a different request in the last "
-                    f"{KEY_TTL.total_seconds() / 3600:.0f} hours; send a new key with a new request."
-                },
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+            raise KeyReused(
+                f"{HEADER} {key!r} was already used for a different request in the last "
+                f"{KEY_TTL.total_seconds() / 3600:.0f} hours; send a new key with a new request."
             )
         if outcome == ClaimOutcome.IN_FLIGHT or claim is None:
-            return Response(
-                {"detail": f"A request with {HEADER} {key!r} is still being processed; retry in a moment."},
-                status.HTTP_409_CONFLICT,
+            raise Conflict(
+                f"A request with {HEADER} {key!r} is still being processed; retry in a moment.", code="in_flight"
             )
         if outcome == ClaimOutcome.REPLAY:
             return Response(claim.response_body, claim.response_status, headers={REPLAYED_HEADER: "true"})

@@ -7,7 +7,7 @@ models added later are covered without a data migration per model.
 from enum import StrEnum
 
 from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 
 
 class Role(StrEnum):
@@ -46,19 +46,21 @@ def roles_sync(*, apps=None, using: str = "default", **kwargs) -> None:
         group.permissions.set(role_permissions(role))
 
 
-def user_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+def user_role(user: User | AnonymousUser) -> Role | None:
     """The highest role a user holds; superusers are admins."""
     if not user.is_authenticated:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    if not hasattr(user, "_clm_role"):  # asked several times per request: one query
+    # Asked several times per request: one query, its answer kept on the request's user object (an attribute of
+    # CLM's own, which the User model does not declare).
+    if not hasattr(user, "_clm_role"):
         names = {group.name for group in user.groups.all()}
         held = [role for role in ROLE_ORDER if role.value in names]
-        user._clm_role = held[-1] if held else None
-    return user._clm_role
+        user._clm_role = held[-1] if held else None  # type: ignore[attr-defined]
+    return user._clm_role  # type: ignore[attr-defined]
 
 
-def user_has_role(user: AbstractBaseUser | AnonymousUser, role: Role) -> bool:
+def user_has_role(user: User | AnonymousUser, role: Role) -> bool:
     held = user_role(user)
     return held is not None and ROLE_ORDER.index(held) >= ROLE_ORDER.index(role)

@@ -1,6 +1,7 @@
 """API keys and worker heartbeats: the records the shared plumbing keeps (clm.base.api, clm.base.health)."""
 
 from datetime import timedelta
+from typing import cast
 
 from django.utils import timezone
 
@@ -20,7 +21,9 @@ def api_key_create(*, name: str, scopes: set[str]) -> tuple[ApiKey, str]:
     if unknown or not scopes:
         raise ValueError(f"scopes must be a non-empty subset of {', '.join(API_KEY_SCOPES)}; got {sorted(scopes)}")
     flags = {f"scope_{scope}": scope in scopes for scope in API_KEY_SCOPES}
-    return ApiKey.objects.create_key(name=name, **flags)
+    key, plain = ApiKey.objects.create_key(name=name, **flags)
+    # djangorestframework-api-key types create_key as returning its abstract base; it builds the manager's model.
+    return cast(ApiKey, key), plain
 
 
 def api_key_mark_used(*, api_key: ApiKey) -> None:

@@ -28,7 +28,7 @@ EXACT_COUNT_LIMIT = 100_000
 def estimated_rows(models: Sequence[type[Model]]) -> dict[type[Model], int | None]:
     """PostgreSQL's estimate of each table's rows, from the statistics ANALYZE keeps (autovacuum refreshes them), in
     one query; None for tables below EXACT_COUNT_LIMIT, without statistics, or on SQLite: callers count those."""
-    connection = connections[models[0].objects.db]
+    connection = connections[models[0]._default_manager.db]
     if connection.vendor != "postgresql":
         return dict.fromkeys(models)
     with connection.cursor() as cursor:
@@ -42,7 +42,7 @@ def estimated_rows(models: Sequence[type[Model]]) -> dict[type[Model], int | Non
 
 def estimated_distinct(model: type[Model], column: str, rows: int) -> int | None:
     """PostgreSQL's estimate of a column's distinct values in a table of `rows` rows (pg_stats)."""
-    connection = connections[model.objects.db]
+    connection = connections[model._default_manager.db]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n_distinct FROM pg_stats WHERE tablename = %s AND attname = %s", [model._meta.db_table, column]

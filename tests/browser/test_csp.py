@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import User
 
-from campaigns.campaigns import campaign_create
-from campaigns.experiments import experiment_create
+from campaigns.campaigns.crud import campaign_create
+from campaigns.experiments.crud import experiment_create
 from campaigns.models import ChannelPlan
 from lifecycle.models import Channel, LifecycleModel, Stage, StageRule
 from lifecycle.services import model_reclassify

@@ -25,6 +25,7 @@ import pytest
 
 from campaigns.effectiveness import channel_effectiveness_compute
 from lifecycle.models import Channel, LifecycleModel
+from tests.conftest import error_fields
 from tests.factories import CustomerFactory, TouchpointFactory, at, transitions_record
 
 pytestmark = pytest.mark.django_db
@@ -250,7 +251,7 @@ def test_the_api_defaults_to_the_default_model_the_last_90_days_and_30_days(hist
 def test_the_api_refuses_bad_input_naming_the_parameter(status_model, reader, params, field):
     response = get(reader, **params)
     assert response.status_code == 400
-    assert list(response.json()) == [field]
+    assert list(error_fields(response)) == [field]
 
 
 def test_the_api_needs_the_read_scope(status_model, api_client):

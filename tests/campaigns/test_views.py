@@ -11,9 +11,11 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.campaigns import campaign_create, campaign_results
+from campaigns.campaigns.crud import campaign_create
+from campaigns.campaigns.results import campaign_results
 from campaigns.effectiveness import channel_effectiveness_compute
-from campaigns.experiments import experiment_create, experiment_get, experiment_results, experiment_start
+from campaigns.experiments.crud import experiment_create, experiment_get, experiment_start
+from campaigns.experiments.results import experiment_results
 from campaigns.models import Campaign, ChannelPlan, Experiment, ExperimentStatus, Exposure, MarketingSpend
 from campaigns.plans import channel_plan_create
 from lifecycle.models import Channel, Customer, LifecycleModel, Order, Stage

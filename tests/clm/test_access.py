@@ -77,7 +77,7 @@ def test_session_user_needs_admin_role_to_ingest(client, viewer):
 
 
 def test_demo_accounts_are_created_once_per_role(tmp_path):
-    from clm.demo import demo_accounts_ensure
+    from clm.demo.accounts import demo_accounts_ensure
 
     path = tmp_path / "demo.json"
     first = demo_accounts_ensure(credentials_file=path)

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from lifecycle.models import LifecycleModel
+from tests.conftest import error_fields
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES"
 _KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d+)\])?)\s+(".*")\s*$')
@@ -85,4 +86,4 @@ def test_the_api_answers_service_errors_in_english(writer):
     }
     response = writer.post("/api/v1/campaigns/", payload, format="json")
     assert response.status_code == 400
-    assert response.json()["end_date"] == ["The campaign ends (2024-02-01) before it starts (2024-03-01)."]
+    assert error_fields(response)["end_date"] == ["The campaign ends (2024-02-01) before it starts (2024-03-01)."]

@@ -19,8 +19,8 @@ from django.contrib.auth.models import Group, User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from campaigns.campaigns import campaign_create
-from campaigns.experiments import experiment_create
+from campaigns.campaigns.crud import campaign_create
+from campaigns.experiments.crud import experiment_create
 from campaigns.models import ChannelPlan
 from clm.base.models import ApiKey
 from clm.base.roles import ROLE_ORDER, Role

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from clm.demo import demo_history_chain, demo_history_schedule
+from clm.demo.history import demo_history_chain, demo_history_schedule
 from lifecycle.models import Customer, LifecycleModel
 
 pytestmark = pytest.mark.django_db

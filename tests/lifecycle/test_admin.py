@@ -43,7 +43,7 @@ def ada(client) -> User:
 
 @pytest.fixture
 def delay():
-    with mock.patch("lifecycle.admin.reclassify_model.delay") as patched:
+    with mock.patch("lifecycle.rule_changes.reclassify_model.delay") as patched:
         yield patched
 
 
@@ -710,7 +710,7 @@ def test_admin_queues_a_backfill_after_commit(client, ada, django_capture_on_com
         backfill_url(model)
         in client.get(reverse("admin:lifecycle_lifecyclemodel_change", args=[model.pk])).content.decode()
     )
-    with mock.patch("lifecycle.admin.backfill_model.delay") as queued, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch("lifecycle.tasks.backfill_model.delay") as queued, django_capture_on_commit_callbacks(execute=True):
         response = client.post(backfill_url(model), {"start": "1997-01-01", "end": "1998-06-30", "step": "week"})
     assert response.status_code == 302
     queued.assert_called_once_with(model.pk, "1997-01-01", "1998-06-30", "week")
@@ -727,7 +727,7 @@ def test_admin_queues_a_backfill_after_commit(client, ada, django_capture_on_com
 )
 def test_admin_backfill_refuses_bad_ranges_inline(client, ada, data, words):
     model = LifecycleModel.objects.get(key="status")
-    with mock.patch("lifecycle.admin.backfill_model.delay") as queued:
+    with mock.patch("lifecycle.tasks.backfill_model.delay") as queued:
         response = client.post(backfill_url(model), data)
     assert response.status_code == 200 and words in response.content.decode()
     queued.assert_not_called()
@@ -736,7 +736,7 @@ def test_admin_backfill_refuses_bad_ranges_inline(client, ada, data, words):
 def test_only_admins_start_a_backfill(client):
     client.force_login(user_with_role("mark", "marketer"))
     model = LifecycleModel.objects.get(key="status")
-    with mock.patch("lifecycle.admin.backfill_model.delay") as queued:
+    with mock.patch("lifecycle.tasks.backfill_model.delay") as queued:
         response = client.post(backfill_url(model), {"start": "1997-01-01", "end": "1997-02-01", "step": "week"})
     assert response.status_code in {302, 403}
     queued.assert_not_called()

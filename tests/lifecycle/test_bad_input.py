@@ -14,12 +14,13 @@ from django.test import override_settings
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from campaigns.campaigns import campaign_create
-from campaigns.experiments import experiment_create
+from campaigns.campaigns.crud import campaign_create
+from campaigns.experiments.crud import experiment_create
 from lifecycle.cdnow import CdnowFileError, cdnow_import
 from lifecycle.csv_import import CsvImportError, csv_import
 from lifecycle.ingest import INGEST_KINDS
 from lifecycle.models import Customer, LifecycleModel, Stage
+from tests.conftest import error_fields
 from tests.factories import CustomerFactory, transitions_record
 from tests.lifecycle.test_ingest_api import row_counts
 
@@ -222,7 +223,7 @@ def test_a_body_that_is_not_an_object_or_list_is_refused(writer, counts, kind, p
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("item", ["a string", 7, None, [1, 2]])
 def test_an_item_that_is_not_an_object_is_named(writer, counts, kind, item):
-    (error,) = assert_refused(post(writer, kind, [VALID[kind], item]), counts, (1, "item"))
+    (error,) = assert_refused(post(writer, kind, [VALID[kind], item]), counts, (1, ""))
     assert error["message"].startswith("Expected an object")
 
 
@@ -419,7 +420,7 @@ def test_the_first_moment_of_1970_and_today_are_accepted(writer, counts, kind):
 def test_a_duplicate_key_in_a_batch_is_named(writer, counts, kind):
     changes = {"customers": {"name": "Other"}, "feedback": {"comment": "Other"}}.get(kind, {"amount": "99"})
     changed = with_(kind, **changes if kind != "touchpoints" else {"value": "5"})
-    key_field = {"marketing-spend": "item"}.get(kind, "external_id")
+    key_field = {"marketing-spend": ""}.get(kind, "external_id")
     (error,) = assert_refused(post(writer, kind, [VALID[kind], second_valid(kind), changed]), counts, (2, key_field))
     assert error["message"] == "Duplicate of item 0."
 
@@ -786,7 +787,7 @@ def test_an_unparseable_date_filter_gets_a_400_naming_it(reader, filters_history
     params = {**_required(path), parameter: value}
     response = reader.get(_url(path, filters_history), params)
     assert response.status_code == 400, (response.status_code, response.content[:300])
-    assert parameter in response.json(), response.json()
+    assert parameter in error_fields(response), response.json()
 
 
 @pytest.mark.parametrize(
@@ -798,7 +799,7 @@ def test_a_reversed_date_window_gets_a_400_naming_it(reader, filters_history, pa
     params = {**_required(path), earlier: "2024-03-01", later: "2024-02-01"}
     response = reader.get(_url(path, filters_history), params)
     assert response.status_code == 400, (response.status_code, response.content[:300])
-    assert set(window) & set(response.json()), response.json()
+    assert set(window) & set(error_fields(response)), response.json()
 
 
 def _required(path: str) -> dict:

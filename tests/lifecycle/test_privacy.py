@@ -11,7 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from campaigns.experiments import experiment_create, experiment_start
+from campaigns.experiments.crud import experiment_create, experiment_start
 from campaigns.models import Exposure
 from clm.base.services import api_key_create
 from lifecycle.models import Channel, Customer, CustomerStage, Feedback, LifecycleModel, Order, Stage, Touchpoint

@@ -4,7 +4,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from clm.demo import demo_accounts_ensure, demo_history_schedule
+from clm.demo.accounts import demo_accounts_ensure
+from clm.demo.history import demo_history_schedule
 from lifecycle.models import Customer
 
 DEMO_HISTORY_DELAY_SECONDS = 120

@@ -32,13 +32,15 @@ class Command(BaseCommand):
         lifecycle_model = _model(model)
         try:
             first, last = backfill_date_parse(start, "--start"), backfill_date_parse(end, "--end")
-            total = len(backfill_moments(start=first, end=last, step=BackfillStep(step)))
+            backfill_step = BackfillStep(step)
+            total = len(backfill_moments(start=first, end=last, step=backfill_step))
         except BackfillError as exc:
             raise CommandError(str(exc)) from exc
+        adverb = ADVERB[backfill_step]
 
         started = time.monotonic()
         with tqdm(
-            total=total, unit="step", desc=f"{lifecycle_model.key} {ADVERB[step]}", disable=options["verbosity"] == 0
+            total=total, unit="step", desc=f"{lifecycle_model.key} {adverb}", disable=options["verbosity"] == 0
         ) as bar:
 
             def progress(done: int, total: int, run: ClassificationRun) -> None:
@@ -47,14 +49,14 @@ class Command(BaseCommand):
 
             try:
                 result = model_backfill(
-                    model=lifecycle_model, start=first, end=last, step=BackfillStep(step), on_progress=progress
+                    model=lifecycle_model, start=first, end=last, step=backfill_step, on_progress=progress
                 )
             except (BackfillError, RuleError) as exc:
                 raise CommandError(f"{lifecycle_model.key} cannot be backfilled: {exc}") from exc
         seconds = time.monotonic() - started
 
         self.stdout.write(
-            f"{result.model_key} backfilled {ADVERB[step]} from {result.start} to {result.end}: {result.steps} steps, "
+            f"{result.model_key} backfilled {adverb} from {result.start} to {result.end}: {result.steps} steps, "
             f"{result.transitions} transitions written, {result.replaced} earlier backfill transitions replaced, "
             f"in {seconds:.1f} s."
         )

@@ -2,8 +2,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.demo import DEFAULT_SEED, DemoSeedError, demo_data_seed
-from campaigns.demo_plans import demo_plans_seed
+from clm.demo.plans import demo_plans_seed
+from clm.demo.seed import DEFAULT_SEED, DemoSeedError, demo_data_seed
 from lifecycle.templates import template_install
 
 

@@ -1,131 +1,66 @@
-"""Seeded demo data around an imported order history (SPEC §10).
+"""Generating the demo rows around the orders, before clm.demo.seed writes them: acquisition touches and
+referrals, touches after orders, win-back emails, NPS feedback, leads and marketing spend.
 
-CDNOW has orders only. `demo_data_seed` adds what a shop would also have recorded around them:
-acquisition touches before each first order, emails and app pushes after orders, reviews and support
-contacts, referrals between buyers, NPS feedback, leads who never ordered, and marketing spend.
-
-Everything is drawn from the seed and the orders in the database (customers with orders, sorted by id),
-never from what an earlier run wrote, and every row has a deterministic `demo-...` external id or key:
-the same seed on the same orders gives the same rows, and a second run writes nothing. Orders are never
-written; customers with orders only get an acquisition channel and referrer (unless they already have
-different ones) and an earlier first_seen_at when a touchpoint precedes their first order.
-
-It lives in `campaigns` because it writes marketing spend besides the lifecycle data.
+The generators draw from the random stream they are given and the buyers' orders; they never query the database.
 """
 
 import hashlib
 import random
 from bisect import bisect_left
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
-from campaigns.ingest_kinds import MARKETING_SPEND
 from campaigns.models import SpendPeriod
 from clm.base.days import day_start
-from lifecycle.ingest import IngestResult, ValidItem, channel_ids_by_key, records_write
-from lifecycle.ingest_kinds import CUSTOMERS, FEEDBACK, TOUCHPOINTS
-from lifecycle.models import Customer, Order
+from clm.demo.parameters import (
+    ACQUISITION_DAYS,
+    APP_USER_SHARE,
+    BUYER_CHANNEL_WEIGHTS,
+    BUYER_TOUCH_WEIGHTS,
+    CAMPAIGN_CODE_RATE,
+    CAMPAIGN_SUFFIX,
+    EMAIL_CLICK_RATE,
+    EMAIL_COST_PER_SUBSCRIBER,
+    EMAIL_DECAY,
+    EMAIL_FIRST_WEEK,
+    EMAIL_SUBSCRIBER_SHARE,
+    EMAIL_WEEKS,
+    FEEDBACK_SHARE,
+    FIRST_NAMES,
+    FUNNELS,
+    LAST_NAMES,
+    LEAD_CHANNEL_WEIGHTS,
+    LEAD_EMAIL_RATE,
+    LEAD_NAME_RATE,
+    LEAD_SHARE,
+    LEAD_TOUCH_WEIGHTS,
+    MAX_LEADS,
+    MONTHLY_COST,
+    NPS_COMMENT_RATE,
+    NPS_COMMENTS,
+    NPS_WEIGHTS,
+    PAID_COST_PER_BUYER,
+    PAID_COST_PER_LEAD,
+    PUSH_DECAY,
+    PUSH_FIRST_WEEK,
+    PUSH_WEEKS,
+    REFERRAL_SHARE,
+    REVIEW_RATE,
+    SEASONS,
+    STARS_WEIGHTS,
+    SUPPORT_RATE,
+    SUPPORT_TOPICS,
+    WINBACK_AFTER_DAYS,
+    WINBACK_CLICK_RATE,
+    WINBACK_OPEN_RATE,
+    Season,
+)
+from lifecycle.ingest import ValidItem
 from lifecycle.models import TouchpointKind as Kind
-
-DEFAULT_SEED = 42
-
-# Shares of customers with orders.
-REFERRAL_SHARE = 0.03
-FEEDBACK_SHARE = 0.15
-EMAIL_SUBSCRIBER_SHARE = 0.85
-APP_USER_SHARE = 0.3
-# Leads (customers who never ordered): a fifth of the buyers, at most this many.
-LEAD_SHARE = 0.2
-MAX_LEADS = 5000
-
-# How buyers who were not referred found the shop (relative weights).
-BUYER_CHANNEL_WEIGHTS = {"organic_search": 30, "paid_ads": 25, "direct": 15, "organic_social": 12, "email": 8}
-LEAD_CHANNEL_WEIGHTS = {"organic_search": 30, "paid_ads": 30, "organic_social": 22, "direct": 18}
-# Kinds that can happen before a customer's first order.
-ACQUISITION_KINDS = frozenset(
-    {Kind.AD_IMPRESSION, Kind.AD_CLICK, Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD, Kind.SOCIAL_ENGAGEMENT}
-)
-# The path from first contact to the cart, by acquisition channel; a customer walks its first few steps.
-FUNNELS: dict[str, tuple[Kind, ...]] = {
-    "paid_ads": (Kind.AD_IMPRESSION, Kind.AD_CLICK, Kind.PRODUCT_VIEW, Kind.CART_ADD),
-    "organic_social": (Kind.SOCIAL_ENGAGEMENT, Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
-    "organic_search": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
-    "direct": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
-    "email": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
-    "referral": (Kind.SITE_VISIT, Kind.PRODUCT_VIEW, Kind.CART_ADD),
-}
-ACQUISITION_DAYS = 14
-BUYER_TOUCH_WEIGHTS = (25, 30, 25, 20)  # 1..4 touches before the first order
-LEAD_TOUCH_WEIGHTS = (30, 25, 20, 15, 10)  # 1..5 touches in all
-# After each order: weekly chance of an email open (subscribers) and an app push open (app users), decaying.
-EMAIL_WEEKS, EMAIL_FIRST_WEEK, EMAIL_DECAY, EMAIL_CLICK_RATE = 8, 0.3, 0.7, 0.25
-PUSH_WEEKS, PUSH_FIRST_WEEK, PUSH_DECAY = 4, 0.25, 0.6
-REVIEW_RATE, SUPPORT_RATE = 0.05, 0.03
-WINBACK_AFTER_DAYS, WINBACK_OPEN_RATE, WINBACK_CLICK_RATE = 120, 0.25, 0.3
-CAMPAIGN_CODE_RATE = {"paid_ads": 0.85, "email": 0.7, "app_notifications": 0.7}
-CAMPAIGN_SUFFIX = {"paid_ads": "paid", "email": "email", "app_notifications": "app"}
-
-STARS_WEIGHTS = {5: 45, 4: 30, 3: 12, 2: 6, 1: 7}
-NPS_WEIGHTS = (1, 1, 1, 2, 2, 4, 9, 14, 16, 22, 28)  # score 0..10: ~50% promoters, ~30% passives, ~20% detractors
-NPS_COMMENT_RATE = 0.4
-NPS_COMMENTS = {
-    "promoter": (
-        "Great selection and fast delivery.",
-        "Found albums I could not get anywhere else.",
-        "Easy to order, will buy again.",
-        "The recommendations are spot on.",
-        "Quick shipping, CDs arrived in perfect condition.",
-    ),
-    "passive": (
-        "Good prices, but delivery took a while.",
-        "Fine overall; the search could be better.",
-        "Decent selection, nothing special.",
-        "OK, though shipping costs are high.",
-    ),
-    "detractor": (
-        "My order arrived late.",
-        "A CD was scratched and the return took weeks.",
-        "Too expensive compared to the shop in town.",
-        "Support was hard to reach.",
-        "I received the wrong album.",
-    ),
-}
-SUPPORT_TOPICS = ("delivery", "return", "payment", "product question", "account")
-LEAD_EMAIL_RATE, LEAD_NAME_RATE = 0.35, 0.5
-FIRST_NAMES = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Robin", "Jamie", "Chris", "Kim", "Lee", "Pat")
-LAST_NAMES = ("Example", "Sample", "Demo", "Placeholder", "Testington")
-
-# Spend in dollars: monthly fixed costs, paid ads per new customer they brought, daily campaign budgets.
-MONTHLY_COST = {"organic_search": 1800, "organic_social": 1200, "email": 250, "paid_ads": 2500}
-EMAIL_COST_PER_SUBSCRIBER = 0.015
-PAID_COST_PER_BUYER, PAID_COST_PER_LEAD = 12, 3
-
-
-@dataclass(frozen=True)
-class Season:
-    """A recurring campaign; its code is `<name><yy>-<paid|email|app>`, e.g. xmas97-paid."""
-
-    name: str
-    start: tuple[int, int]  # (month, day)
-    end: tuple[int, int]  # inclusive
-    channels: tuple[str, ...]
-    paid_daily_budget: int = 0
-    lapsed_only: bool = False  # sent to customers who have not ordered for a while, not after orders
-
-
-SEASONS = (
-    Season("winback", (1, 12), (2, 28), ("email",), lapsed_only=True),
-    Season("spring", (3, 20), (4, 20), ("paid_ads", "email"), paid_daily_budget=250),
-    Season("summer", (6, 15), (7, 15), ("paid_ads", "email"), paid_daily_budget=200),
-    Season("xmas", (11, 20), (12, 24), ("paid_ads", "email", "app_notifications"), paid_daily_budget=450),
-)
 
 
 @dataclass(frozen=True)
@@ -142,43 +77,8 @@ class Campaign:
         return self.first_day <= at.date() <= self.last_day
 
 
-@dataclass(frozen=True)
-class WriteCounts:
-    rows: int
-    created: int
-    updated: int
-
-    @classmethod
-    def of(cls, result: IngestResult) -> "WriteCounts":
-        return cls(len(result.items), result.count("created"), result.count("updated"))
-
-
-@dataclass(frozen=True)
-class DemoSeedResult:
-    seed: int
-    buyers: int
-    referred: int
-    leads: WriteCounts
-    buyer_channels: WriteCounts
-    touchpoints: WriteCounts
-    feedback: WriteCounts
-    spend: WriteCounts
-
-    @property
-    def created(self) -> int:
-        return sum(c.created for c in (self.leads, self.buyer_channels, self.touchpoints, self.feedback, self.spend))
-
-    @property
-    def updated(self) -> int:
-        return sum(c.updated for c in (self.leads, self.buyer_channels, self.touchpoints, self.feedback, self.spend))
-
-
-class DemoSeedError(Exception):
-    pass
-
-
 @dataclass
-class _Buyer:
+class Buyer:
     id: int
     external_id: str
     orders: list[datetime]  # placed_at, ascending
@@ -186,13 +86,13 @@ class _Buyer:
     stored_referrer_id: int | None
     channel: str = ""
     first_touch: datetime | None = None
-    referrer: "_Buyer | None" = None
+    referrer: "Buyer | None" = None
     subscribed: bool = False
     app_user: bool = False
 
 
 @dataclass
-class _Lead:
+class Lead:
     external_id: str
     channel: str
     first_seen_at: datetime
@@ -201,14 +101,14 @@ class _Lead:
 
 
 @dataclass
-class _Demo:
+class DemoRows:
     """The generated rows, before writing."""
 
     channel_ids: dict[str, int]
     end: datetime  # nothing happens at or after this moment
     touchpoints: list[ValidItem] = field(default_factory=list)
     feedback: list[ValidItem] = field(default_factory=list)
-    leads: list[_Lead] = field(default_factory=list)
+    leads: list[Lead] = field(default_factory=list)
     _counts: Counter = field(default_factory=Counter)
 
     def touch(
@@ -238,73 +138,7 @@ class _Demo:
         self.touchpoints.append(ValidItem(index=len(self.touchpoints), values=values, customer_external_id=customer))
 
 
-def demo_data_seed(*, seed: int = DEFAULT_SEED) -> DemoSeedResult:
-    """Generate demo touchpoints, referrals, feedback, leads and spend around the orders; write them in one transaction.
-
-    Raises DemoSeedError when there are no orders or a core channel is missing.
-    """
-    channel_ids = channel_ids_by_key()
-    missing = sorted((set(FUNNELS) | {"app_notifications"}) - set(channel_ids))
-    if missing:
-        raise DemoSeedError(f"Missing channels {', '.join(missing)}: run `manage.py migrate` first.")
-    buyers = _buyers_load()
-    if not buyers:
-        raise DemoSeedError("No customers with orders: import an order history first (manage.py import_cdnow).")
-    start = min(buyer.orders[0] for buyer in buyers)
-    last_day = max(buyer.orders[-1] for buyer in buyers).date()
-    end = min(day_start(last_day + timedelta(days=1)), timezone.now())
-    campaigns = _campaigns(first_day=start.date(), last_day=last_day)
-    demo = _Demo(channel_ids=channel_ids, end=end)
-    # One stream per part, so that changing how one part draws leaves the others' rows alone.
-    rngs = {
-        name: random.Random(f"{seed}:{name}")  # noqa: S311 - demo data, not cryptography
-        for name in ("acquisition", "after", "feedback", "leads", "spend")
-    }
-
-    _acquisition_generate(demo, buyers, campaigns, rngs["acquisition"])
-    _after_orders_generate(demo, buyers, campaigns, rngs["after"])
-    _feedback_generate(demo, buyers, rngs["feedback"])
-    _leads_generate(demo, buyers, start, campaigns, rngs["leads"])
-    spend = _spend_generate(demo, buyers, campaigns, rngs["spend"])
-
-    with transaction.atomic():
-        leads = records_write(kind=CUSTOMERS, items=_lead_items(demo))
-        buyer_channels = records_write(kind=CUSTOMERS, items=_buyer_items(buyers, channel_ids))
-        touchpoints = records_write(kind=TOUCHPOINTS, items=demo.touchpoints)
-        feedback = records_write(kind=FEEDBACK, items=demo.feedback)
-        spend_result = records_write(kind=MARKETING_SPEND, items=spend)
-    return DemoSeedResult(
-        seed=seed,
-        buyers=len(buyers),
-        referred=sum(1 for buyer in buyers if buyer.referrer is not None),
-        leads=WriteCounts.of(leads),
-        buyer_channels=WriteCounts.of(buyer_channels),
-        touchpoints=WriteCounts.of(touchpoints),
-        feedback=WriteCounts.of(feedback),
-        spend=WriteCounts.of(spend_result),
-    )
-
-
-# --- loading --------------------------------------------------------------------------------------
-
-
-def _buyers_load() -> list[_Buyer]:
-    """Customers with at least one order (any status), sorted by id, with their order times: two queries."""
-    orders: dict[int, list[datetime]] = defaultdict(list)
-    for customer_id, placed_at in Order.objects.order_by("customer_id", "placed_at", "id").values_list(
-        "customer_id", "placed_at"
-    ):
-        orders[customer_id].append(placed_at)
-    return [
-        _Buyer(id=pk, external_id=ext, orders=orders[pk], stored_channel_id=channel_id, stored_referrer_id=ref_id)
-        for pk, ext, channel_id, ref_id in Customer.objects.order_by("id").values_list(
-            "id", "external_id", "acquisition_channel_id", "referred_by_id"
-        )
-        if pk in orders
-    ]
-
-
-def _campaigns(*, first_day: date, last_day: date) -> list[Campaign]:
+def history_campaigns(*, first_day: date, last_day: date) -> list[Campaign]:
     """Each season of each year of the history, cut to the history."""
     campaigns = []
     for year in range(first_day.year, last_day.year + 1):
@@ -319,7 +153,7 @@ def _campaigns(*, first_day: date, last_day: date) -> list[Campaign]:
 # --- generating -----------------------------------------------------------------------------------
 
 
-def _acquisition_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Campaign], rng: random.Random) -> None:
+def acquisition_generate(demo: DemoRows, buyers: list[Buyer], campaigns: list[Campaign], rng: random.Random) -> None:
     """Acquisition channel and touches before each first order; referrals to earlier buyers."""
     by_first_order = sorted(buyers, key=lambda b: (b.orders[0], b.id))
     first_orders = [buyer.orders[0] for buyer in by_first_order]
@@ -353,7 +187,12 @@ def _acquisition_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Cam
 
 
 def _funnel_touches(
-    demo: _Demo, customer: str, channel: str, times: Sequence[datetime], campaigns: list[Campaign], rng: random.Random
+    demo: DemoRows,
+    customer: str,
+    channel: str,
+    times: Sequence[datetime],
+    campaigns: list[Campaign],
+    rng: random.Random,
 ) -> None:
     """The first len(times) steps of the channel's funnel; later site steps come back directly now and then."""
     funnel = FUNNELS[channel]
@@ -381,7 +220,7 @@ def _code(campaigns: list[Campaign], channel: str, at: datetime, rng: random.Ran
     return ""
 
 
-def _after_orders_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Campaign], rng: random.Random) -> None:
+def after_orders_generate(demo: DemoRows, buyers: list[Buyer], campaigns: list[Campaign], rng: random.Random) -> None:
     """Emails and app pushes in the weeks after each order, reviews, support contacts, win-back emails."""
     day = 86400
     for buyer in buyers:
@@ -416,7 +255,7 @@ def _after_orders_generate(demo: _Demo, buyers: list[_Buyer], campaigns: list[Ca
             _winback_generate(demo, buyers, campaign, rng)
 
 
-def _winback_generate(demo: _Demo, buyers: list[_Buyer], campaign: Campaign, rng: random.Random) -> None:
+def _winback_generate(demo: DemoRows, buyers: list[Buyer], campaign: Campaign, rng: random.Random) -> None:
     starts = day_start(campaign.first_day)
     length = ((campaign.last_day - campaign.first_day).days + 1) * 86400
     for buyer in buyers:
@@ -431,7 +270,7 @@ def _winback_generate(demo: _Demo, buyers: list[_Buyer], campaign: Campaign, rng
                 demo.touch(buyer.external_id, click_at, "email", Kind.EMAIL_CLICK, code=campaign.code("email"))
 
 
-def _feedback_generate(demo: _Demo, buyers: list[_Buyer], rng: random.Random) -> None:
+def feedback_generate(demo: DemoRows, buyers: list[Buyer], rng: random.Random) -> None:
     """One NPS answer a few days after one of their orders, from an exact share of the buyers."""
     respondents = rng.sample(buyers, max(1, round(FEEDBACK_SHARE * len(buyers))))
     for buyer in sorted(respondents, key=lambda b: b.id):
@@ -450,8 +289,8 @@ def _feedback_generate(demo: _Demo, buyers: list[_Buyer], rng: random.Random) ->
         demo.feedback.append(ValidItem(index=len(demo.feedback), values=values, customer_external_id=buyer.external_id))
 
 
-def _leads_generate(
-    demo: _Demo, buyers: list[_Buyer], start: datetime, campaigns: list[Campaign], rng: random.Random
+def leads_generate(
+    demo: DemoRows, buyers: list[Buyer], start: datetime, campaigns: list[Campaign], rng: random.Random
 ) -> None:
     """Visitors who never ordered, first seen during the history, with 1-5 touches in their first three weeks."""
     count = min(MAX_LEADS, max(1, round(LEAD_SHARE * len(buyers))))
@@ -472,11 +311,11 @@ def _leads_generate(
             demo.touch(external_id, times[-1], "email", Kind.EMAIL_OPEN, code=_code(campaigns, "email", times[-1], rng))
         else:
             _funnel_touches(demo, external_id, channel, times, campaigns, rng)
-        demo.leads.append(_Lead(external_id, channel, first_seen_at, email, name))
+        demo.leads.append(Lead(external_id, channel, first_seen_at, email, name))
 
 
-def _spend_generate(
-    demo: _Demo, buyers: list[_Buyer], campaigns: list[Campaign], rng: random.Random
+def spend_generate(
+    demo: DemoRows, buyers: list[Buyer], campaigns: list[Campaign], rng: random.Random
 ) -> list[ValidItem]:
     """Monthly spend per channel from the first touch's month to the last order's, daily spend of paid campaigns.
 
@@ -528,41 +367,6 @@ def _spend_generate(
                 amount = campaign.season.paid_daily_budget * rng.uniform(0.8, 1.2)
                 add("paid_ads", SpendPeriod.DAY, day, amount, campaign.code("paid_ads"))
                 day += timedelta(days=1)
-    return items
-
-
-# --- writing --------------------------------------------------------------------------------------
-
-
-def _lead_items(demo: _Demo) -> list[ValidItem]:
-    return [
-        ValidItem(
-            index=index,
-            values={
-                "external_id": lead.external_id,
-                "email": lead.email,
-                "name": lead.name,
-                "first_seen_at": lead.first_seen_at,
-                "acquisition_channel_id": demo.channel_ids[lead.channel],
-            },
-        )
-        for index, lead in enumerate(demo.leads)
-    ]
-
-
-def _buyer_items(buyers: list[_Buyer], channel_ids: dict[str, int]) -> list[ValidItem]:
-    """Acquisition channel and referrer of each buyer, except where the shop recorded different ones."""
-    items = []
-    for buyer in buyers:
-        channel_id = channel_ids[buyer.channel]
-        referrer_id = buyer.referrer.id if buyer.referrer else None
-        if buyer.stored_channel_id not in (None, channel_id) or buyer.stored_referrer_id not in (None, referrer_id):
-            continue
-        values = {"external_id": buyer.external_id, "acquisition_channel_id": channel_id}
-        item = ValidItem(index=len(items), values=values)
-        if buyer.referrer is not None:
-            item.extra["referred_by_external_id"] = buyer.referrer.external_id
-        items.append(item)
     return items
 
 

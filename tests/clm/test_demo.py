@@ -9,8 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Min
 
-from campaigns.demo import ACQUISITION_KINDS, MONTHLY_COST, DemoSeedResult, demo_data_seed
 from campaigns.models import MarketingSpend, SpendPeriod
+from clm.demo.parameters import ACQUISITION_KINDS, MONTHLY_COST
+from clm.demo.seed import DemoSeedResult, demo_data_seed
 from lifecycle.cdnow import CdnowFormat, cdnow_default_path, cdnow_import
 from lifecycle.models import Channel, Customer, Feedback, Order, Touchpoint, TouchpointKind
 
