@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -283,17 +282,3 @@ def experiment_start_view(request: HttpRequest, key: str) -> HttpResponse:
 @require_POST
 def experiment_stop_view(request: HttpRequest, key: str) -> HttpResponse:
     return _experiment_change(request, key, experiment_stop, _("Experiment %(name)s stopped."))
-
-
-urlpatterns = [
-    path("campaigns/", campaigns, name="campaign-list"),
-    path("campaigns/new/", campaign_new, name="campaign-new"),
-    path("campaigns/<int:campaign_id>/", campaign_detail, name="campaign-detail"),
-    path("campaigns/<int:campaign_id>/edit/", campaign_edit, name="campaign-edit"),
-    path("campaigns/<int:campaign_id>/spend/", campaign_spend, name="campaign-spend"),
-    path("experiments/", experiments, name="experiment-list"),
-    path("experiments/new/", experiment_new, name="experiment-new"),
-    path("experiments/<slug:key>/", experiment_detail, name="experiment-detail"),
-    path("experiments/<slug:key>/start/", experiment_start_view, name="experiment-start"),
-    path("experiments/<slug:key>/stop/", experiment_stop_view, name="experiment-stop"),
-]

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -23,7 +23,7 @@ from campaigns.plans import channel_plan_matrix, channel_plan_upsert
 from campaigns.views import marketer_required, percent
 from clm.base.days import day_end
 from lifecycle.models import Channel, LifecycleModel, Stage
-from lifecycle.pages import default_model_redirect, model_or_404, page_context
+from lifecycle.pages import model_or_404, page_context
 from metrics.filters import MetricFilters
 from metrics.kinds import period_default
 from metrics.services import metric_result
@@ -188,10 +188,3 @@ def plan_cell(request: HttpRequest, key: str, stage: str, channel: str) -> HttpR
         }
     )
     return render(request, "campaigns/plan_cell.html", context)
-
-
-urlpatterns = [
-    path("plans/", default_model_redirect("plans"), name="plans-default"),
-    path("models/<slug:key>/plans/", plans, name="plans"),
-    path("models/<slug:key>/plans/<slug:stage>/<slug:channel>/", plan_cell, name="plan-cell"),
-]

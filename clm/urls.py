@@ -6,12 +6,17 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from clm import views
+import campaigns.urls
+import lifecycle.urls
+import metrics.urls
+from clm import channel_plans, views
+from lifecycle.pages import default_model_redirect
 
+# Each app's urls.py lists its pages (urlpatterns) and its API endpoints (api_urlpatterns).
 api_v1 = [
-    path("", include("lifecycle.urls_api")),
-    path("", include("campaigns.urls_api")),
-    path("", include("metrics.urls_api")),
+    *lifecycle.urls.api_urlpatterns,
+    *campaigns.urls.api_urlpatterns,
+    *metrics.urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs page is for people: anonymous visitors go to the login page rather than get a 401. The split view
     # serves the page's script in a second request (?script) instead of inline, as the Content-Security-Policy asks.
@@ -28,8 +33,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("metrics.urls")),
-    path("", include("campaigns.views")),
-    path("", include("clm.channel_plans")),
+    path("", include("campaigns.urls")),
+    # The pages that combine areas (the wiring's own).
+    path("plans/", default_model_redirect("plans"), name="plans-default"),
+    path("models/<slug:key>/plans/", channel_plans.plans, name="plans"),
+    path("models/<slug:key>/plans/<slug:stage>/<slug:channel>/", channel_plans.plan_cell, name="plan-cell"),
     path("", views.home, name="home"),
 ]
 

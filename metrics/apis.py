@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from clm.base.api_errors import error_responses
 from clm.base.days import day_end, day_start
 from clm.base.exports import csv_stream_response
-from lifecycle.apis import (
+from lifecycle.apis.common import (
     CustomerCursorPagination,
     customer_not_found,
     model_not_found,
@@ -128,6 +128,10 @@ class PeriodInput(FiltersInput):
             )
         if (end - start).days > _MAX_DAYS:
             raise serializers.ValidationError({"start": [f"A period spans at most {_MAX_DAYS} days."]})
+        if start > as_of:  # the metrics read the history up to as_of: a period after it has no data yet
+            raise serializers.ValidationError(
+                {"start": [f"The period starts ({start.isoformat()}) after as_of ({as_of.isoformat()})."]}
+            )
         attrs["start"], attrs["end"] = start, end
         return attrs
 

@@ -13,7 +13,7 @@ from django.db.models import DecimalField, F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -555,11 +555,3 @@ def journey(request: HttpRequest, external_id: str) -> HttpResponse:
         "chart": {key: per_month[key] for key in ("labels", *EVENT_KINDS)},
     }
     return render(request, "metrics/journey.html", context)
-
-
-urlpatterns = [
-    path("cohorts/", cohorts, name="cohorts"),
-    path("cohorts/customers/", cohort_customers_view, name="cohort-customers"),
-    path("value/", value, name="value"),
-    path("customers/<str:external_id>/", journey, name="journey"),
-]

@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.db.models import Avg, Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import path
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -260,8 +259,3 @@ def overview_render(request: HttpRequest, model: LifecycleModel) -> HttpResponse
 @require_GET
 def overview(request: HttpRequest, key: str) -> HttpResponse:
     return overview_render(request, model_or_404(key))
-
-
-urlpatterns = [
-    path("models/<slug:key>/overview/", overview, name="overview"),
-]

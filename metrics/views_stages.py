@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -20,7 +20,7 @@ from campaigns.plans import channel_plan_matrix
 from clm.base.days import day_end, day_start
 from lifecycle.conditions import conditions_describe
 from lifecycle.models import LifecycleModel, Stage
-from lifecycle.pages import default_model_redirect, model_or_404, page_context
+from lifecycle.pages import model_or_404, page_context
 from lifecycle.selectors import customer_list
 from metrics.filters import MetricFilters
 from metrics.flows import flow_customers as flow_customer_queryset
@@ -277,11 +277,3 @@ def flow_customers(request: HttpRequest, key: str) -> HttpResponse:
         "export_url": reverse("api-model-flow-customers", args=[model.key]) + "?" + export.urlencode(),
     }
     return render(request, "metrics/flow_customers.html", context)
-
-
-urlpatterns = [
-    path("flows/", default_model_redirect("flows"), name="flows-default"),
-    path("models/<slug:key>/flows/", flows, name="flows"),
-    path("models/<slug:key>/flows/customers/", flow_customers, name="flow-customers"),
-    path("models/<slug:key>/stages/<slug:stage_key>/", stage, name="stage"),
-]

@@ -18,6 +18,9 @@ from lifecycle.templates import template_install
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The fixtures of the page tests: a logged-in client per role (marketer, viewer).
+pytest_plugins = ["tests.pages"]
+
 # Locks, advisory locks and killed connections behave as in production only on PostgreSQL; CI always runs there
 # (pytest_configure below refuses CI without it), so these tests are skipped only on a developer's SQLite.
 needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (CI runs it)")

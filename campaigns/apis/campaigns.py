@@ -1,4 +1,4 @@
-"""Campaigns API: campaigns and their spend (see campaigns/urls_api.py).
+"""Campaigns API: campaigns and their spend (routes: campaigns/urls.py).
 
 One view per operation. Errors in the one shape of clm.base.api_errors (docs/API.md): 400 for bad input (nothing
 written), 404 for an unknown campaign. Reads need the read scope, changes the write scope.
@@ -9,7 +9,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -27,7 +26,7 @@ from campaigns.campaigns.validation import MAX_ATTRIBUTION_DAYS
 from campaigns.models import Campaign, CampaignStatus, SpendPeriod
 from clm.base.api import CanRead, CanWrite
 from clm.base.api_errors import BadRequest, Conflict, InvalidBatch, batch_items, error_responses, field_errors
-from lifecycle.apis import MomentField
+from lifecycle.apis.common import MomentField
 
 _ID_PARAMETER = OpenApiParameter("campaign_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Campaign id")
 
@@ -361,10 +360,3 @@ class CampaignSpendApi(APIView):
             {"results": results, "spend_to_date": spend_to_date},
             status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
-
-
-urlpatterns = [
-    path("campaigns/", CampaignsApi.as_view(), name="api-campaigns"),
-    path("campaigns/<int:campaign_id>/", CampaignDetailApi.as_view(), name="api-campaign-detail"),
-    path("campaigns/<int:campaign_id>/spend/", CampaignSpendApi.as_view(), name="api-campaign-spend"),
-]

@@ -1,13 +1,12 @@
-"""Campaigns API: experiments (see campaigns/urls_api.py).
+"""Campaigns API: experiments (routes: campaigns/urls.py).
 
-One view per operation; errors as in lifecycle.apis: 400 `{"<field>": ["message"]}`, 404/409 `{"detail"}`.
+One view per operation; errors in the one shape of clm.base.api_errors (docs/API.md).
 """
 
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -30,7 +29,7 @@ from campaigns.experiments.results import experiment_results
 from campaigns.models import ExperimentGoal
 from clm.base.api import CanRead, CanWrite
 from clm.base.api_errors import Conflict, error_responses
-from lifecycle.apis import MomentField, customer_not_found
+from lifecycle.apis.common import MomentField, customer_not_found
 from lifecycle.models import Channel
 from lifecycle.selectors import customer_get, lifecycle_model_get, lifecycle_model_keys, stage_get, stage_keys
 
@@ -406,17 +405,3 @@ class ExperimentResultsApi(APIView):
             raise _not_found(key)
         results = experiment_results(experiment=experiment, as_of=params.validated_data.get("as_of"))
         return Response(self.OutputSerializer(results).data)
-
-
-urlpatterns = [
-    path("experiments/", ExperimentsApi.as_view(), name="api-experiments"),
-    path("experiments/<str:key>/", ExperimentDetailApi.as_view(), name="api-experiment-detail"),
-    path("experiments/<str:key>/start/", ExperimentStartApi.as_view(), name="api-experiment-start"),
-    path("experiments/<str:key>/stop/", ExperimentStopApi.as_view(), name="api-experiment-stop"),
-    path(
-        "experiments/<str:key>/assignment/<str:customer_external_id>/",
-        ExperimentAssignmentApi.as_view(),
-        name="api-experiment-assignment",
-    ),
-    path("experiments/<str:key>/results/", ExperimentResultsApi.as_view(), name="api-experiment-results"),
-]

@@ -1,4 +1,4 @@
-"""Campaigns API: channel plans and channel effectiveness (see campaigns/urls_api.py).
+"""Campaigns API: channel plans and channel effectiveness (routes: campaigns/urls.py).
 
 One view per operation; plans name their model, stage and channel by key. Errors: 400 `{"<field>": ["message"]}`
 for bad input (nothing is written), 404 `{"detail"}` for an unknown plan. Reads need the read scope, changes the
@@ -8,7 +8,7 @@ write scope; every endpoint runs a fixed number of queries (tests/campaigns/test
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -31,7 +31,7 @@ from campaigns.plans import (
 from clm.base.api import CanRead, CanWrite
 from clm.base.api_errors import error_responses
 from clm.base.days import day_end, day_start
-from lifecycle.apis import model_or_error
+from lifecycle.apis.common import model_or_error
 from lifecycle.models import Channel, LifecycleModel, Stage
 
 # The longest period and window the effectiveness endpoint accepts (a bound on the work of one request).
@@ -405,11 +405,3 @@ class ChannelEffectivenessApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         return Response(self.OutputSerializer(channel_effectiveness_compute(**params.validated_data)).data)
-
-
-urlpatterns = [
-    # GET reads the matrix (read scope), POST creates a plan (write scope).
-    path("campaigns/plans/", ChannelPlansApi.as_view(), name="api-channel-plans"),
-    path("campaigns/plans/<int:plan_id>/", ChannelPlanUpdateApi.as_view(), name="api-channel-plan-update"),
-    path("campaigns/effectiveness/", ChannelEffectivenessApi.as_view(), name="api-channel-effectiveness"),
-]

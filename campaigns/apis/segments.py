@@ -1,4 +1,4 @@
-"""Campaigns API: segments out (see campaigns/urls_api.py).
+"""Campaigns API: segments out (routes: campaigns/urls.py).
 
 `GET models/{key}/stages/{stage}/export.csv` streams the customers currently in a stage as CSV (read scope).
 Errors are JSON and nothing is streamed: 404 `{"detail"}` for an unknown model or stage, 400
@@ -8,7 +8,6 @@ Errors are JSON and nothing is streamed: 404 `{"detail"}` for an unknown model o
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -22,7 +21,7 @@ from campaigns.models import Experiment, Variant
 from campaigns.segments import SEGMENT_COLUMNS, SegmentFilters, segment_rows
 from clm.base.api_errors import error_responses
 from clm.base.exports import csv_rows
-from lifecycle.apis import model_not_found
+from lifecycle.apis.common import model_not_found
 from lifecycle.models import Channel
 from lifecycle.selectors import lifecycle_model_get, stage_get, stage_keys
 
@@ -128,8 +127,3 @@ class SegmentExportApi(APIView):
         response = StreamingHttpResponse(csv_rows(SEGMENT_COLUMNS, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{model.key}-{found.key}.csv"'
         return response
-
-
-urlpatterns = [
-    path("models/<str:key>/stages/<str:stage>/export.csv", SegmentExportApi.as_view(), name="api-segment-export"),
-]

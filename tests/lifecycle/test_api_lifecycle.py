@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from clm.base.services import api_key_create
 from clm.celery import app as celery_app
-from lifecycle import apis
+from lifecycle.apis import reads as apis
 from lifecycle.models import (
     Channel,
     ClassificationRun,

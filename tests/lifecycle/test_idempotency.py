@@ -150,7 +150,7 @@ def test_a_refused_request_does_not_use_up_its_key(writer):
 
 
 def test_a_server_error_releases_the_key_so_a_retry_runs(writer, customer_c1, monkeypatch):
-    from lifecycle import apis
+    from lifecycle.apis import ingest as apis
 
     real = apis.records_ingest
 
@@ -224,7 +224,7 @@ def test_a_logged_in_admin_can_use_keys_too(admin_client, db):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (CI always has it)")
 def test_a_duplicate_sent_while_the_first_is_in_flight_gets_409(transactional_db, monkeypatch):
     """The first request holds its key (committed) while it runs; a duplicate from another connection is refused."""
-    from lifecycle import apis
+    from lifecycle.apis import ingest as apis
 
     writer = key_client()
     assert post(writer, "customers", {"external_id": "c-1"}).status_code == 201

@@ -162,6 +162,12 @@ def test_flows_count_moves_in_the_period_and_list_the_customers_behind_a_cell(re
     assert sorted(row["external_id"] for row in movers.json()["results"]) == ["ada", "bob", "dee"]
 
 
+def test_a_period_that_starts_after_as_of_is_a_400(reader, history):
+    # Found by schemathesis: only `end`, far ahead, put the default start after as_of, and the request failed with 500.
+    response = reader.get("/api/v1/metrics/rates/", {"model": "status", "end": "8660-07-16"})
+    assert response.status_code == 400 and "after as_of" in error_fields(response)["start"][0]
+
+
 def test_a_period_ending_before_it_starts_is_a_400(reader, history):
     response = reader.get("/api/v1/models/status/flows/", {"start": "2024-03-01", "end": "2024-02-01"})
     assert response.status_code == 400 and "end" in error_fields(response)

@@ -1,241 +1,51 @@
-import re
-from datetime import UTC, date, datetime
+"""Lifecycle reads and runs: models, the pipeline, customers and their transitions, runs, reclassify.
+
+One view per operation. Errors in the one shape of clm.base.api_errors (docs/API.md). Every endpoint runs a fixed
+number of queries (tests/lifecycle/test_api_lifecycle.py asserts the bounds).
+"""
+
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiParameter,
     extend_schema,
-    extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clm.base.api import CanRead, CanWrite
-from clm.base.api_errors import Conflict, InvalidBatch, batch_items, error_responses
-from clm.base.days import day_end, day_start
-from clm.base.idempotency import HEADER as IDEMPOTENCY_HEADER
-from clm.base.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
-from clm.base.idempotency import KEY_TTL, REPLAYED_HEADER, idempotent
-from lifecycle.ingest import IngestKind, IngestRejected, records_ingest
-from lifecycle.ingest_kinds import CUSTOMERS, FUTURE_TOLERANCE
-from lifecycle.models import LifecycleModel, RunKind
+from clm.base.api_errors import Conflict, error_responses
+from lifecycle.apis.common import (
+    CustomerCursorPagination,
+    MomentField,
+    customer_not_found,
+    model_not_found,
+    model_or_error,
+    paginated_response,
+)
+from lifecycle.apis.ingest import ingest_api
+from lifecycle.ingest_kinds import CUSTOMERS
+from lifecycle.models import RunKind
 from lifecycle.selectors import (
     classification_run_get,
     customer_current_stages,
     customer_get,
     customer_list,
     customer_transitions,
-    lifecycle_model_default,
     lifecycle_model_get,
-    lifecycle_model_keys,
     lifecycle_model_list,
     model_pipeline,
     stage_get,
     stage_keys,
 )
 from lifecycle.services import classification_run_start
-from lifecycle.tasks import classification_run_enqueue, reclassify_customers_on_commit
-
-_RESULT = inline_serializer(
-    "IngestResult",
-    {
-        "created": serializers.IntegerField(),
-        "updated": serializers.IntegerField(),
-        "unchanged": serializers.IntegerField(),
-        "results": inline_serializer(
-            "IngestItemResult",
-            {
-                "index": serializers.IntegerField(),
-                "status": serializers.ChoiceField(choices=["created", "updated", "unchanged"]),
-                "id": serializers.IntegerField(),
-                "key": serializers.DictField(),
-            },
-            many=True,
-        ),
-    },
-)
-
-
-class RecordsIngestApi(APIView):
-    """Upsert one object or a list of up to CLM_INGEST_MAX_ITEMS; all or nothing."""
-
-    kind: IngestKind
-    permission_classes = [CanWrite]
-
-    @idempotent
-    def post(self, request: Request) -> Response:
-        items = batch_items(request, limit=settings.CLM_INGEST_MAX_ITEMS)
-        try:
-            result = records_ingest(kind=self.kind, items=items)
-        except IngestRejected as rejected:
-            raise InvalidBatch(errors=[vars(error) for error in rejected.errors], items=len(items)) from None
-        except IntegrityError:
-            raise Conflict(
-                "A concurrent request wrote the same records; nothing was written, retry.", code="concurrent_write"
-            ) from None
-        reclassify_customers_on_commit(result.touched_customer_ids)
-        body = {
-            "created": result.count("created"),
-            "updated": result.count("updated"),
-            "unchanged": result.count("unchanged"),
-            "results": [vars(item) for item in result.items],
-        }
-        return Response(body, status.HTTP_201_CREATED if body["created"] else status.HTTP_200_OK)
-
-
-def ingest_api(kind: IngestKind) -> type[RecordsIngestApi]:
-    """The ingestion endpoint class of one kind, with its OpenAPI description."""
-    schema = extend_schema(
-        operation_id=f"{kind.name}_ingest",
-        summary=f"Upsert {kind.name.replace('_', ' ')}",
-        description=(
-            f"Send one object or a list of up to {settings.CLM_INGEST_MAX_ITEMS}. The batch is validated whole: "
-            "if any item is invalid nothing is written and every error is listed. Rows are matched by "
-            f"{', '.join(kind.key_fields)}; resending an identical item reports it as unchanged."
-        ),
-        request=kind.serializer_class(many=True),
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                pattern=IDEMPOTENCY_KEY_PATTERN,
-                description="Optional, 1 to 255 visible ASCII characters (a UUID): resending the same request with "
-                f"the same key within {KEY_TTL.total_seconds() / 3600:.0f} hours returns the first answer without "
-                f"writing again (with `{REPLAYED_HEADER}: true`); the same key on a different request gets 422, "
-                "while the first is still running 409.",
-            )
-        ],
-        responses={200: _RESULT, 201: _RESULT, **error_responses(400, 409, 413, 422)},
-        examples=[
-            OpenApiExample(
-                "errors",
-                response_only=True,
-                status_codes=["400"],
-                value={
-                    "detail": "1 of 2 items are invalid; nothing was written.",
-                    "code": "invalid",
-                    "errors": [
-                        {
-                            "index": 1,
-                            "field": "amount",
-                            "message": "Ensure this value is greater than or equal to 0.",
-                            "code": "min_value",
-                        }
-                    ],
-                },
-            )
-        ],
-        tags=["ingestion"],
-    )
-
-    # A fresh function per kind: extend_schema annotates the function object it decorates.
-    def post(self: RecordsIngestApi, request: Request) -> Response:
-        return RecordsIngestApi.post(self, request)
-
-    name = f"{kind.name.title().replace('_', '')}IngestApi"
-    return type(name, (RecordsIngestApi,), {"kind": kind, "post": schema(post)})
-
-
-# --- lifecycle reads and runs ---------------------------------------------------------------------
-#
-# One view per operation. Errors in the one shape of clm.base.api_errors (docs/API.md).
-# Every endpoint runs a fixed number of queries (tests/lifecycle/test_api_lifecycle.py asserts the bounds).
-
-_DATE_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class MomentField(serializers.Field):
-    """A date (YYYY-MM-DD, UTC) or an ISO 8601 date-time; more than a day ahead of the server's clock is refused.
-
-    A date stands for the start of that day, or with `day_end` for its end (so `as_of=2025-01-31` includes
-    everything that happened on the 31st).
-    """
-
-    def __init__(self, *, day_end: bool = False, **kwargs: Any) -> None:
-        self.day_end = day_end
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> datetime:
-        text = data.strip() if isinstance(data, str) else ""
-        moment: datetime | None
-        try:
-            if _DATE_DAY.fullmatch(text):
-                moment = (day_end if self.day_end else day_start)(date.fromisoformat(text))
-            else:
-                moment = parse_datetime(text) if text else None
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise serializers.ValidationError(
-                f"{data!r} is neither a date (YYYY-MM-DD) nor an ISO 8601 date-time (e.g. 2025-01-31T12:00:00Z)."
-            )
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment, UTC)
-        if moment > timezone.now() + FUTURE_TOLERANCE:
-            raise serializers.ValidationError(f"{text} is in the future.")
-        return moment
-
-    def to_representation(self, value: datetime) -> str:
-        return value.isoformat()
-
-
-def model_or_error(key: str | None) -> LifecycleModel:
-    """The named model, or the default one; a ValidationError on `model` naming the problem."""
-    model = lifecycle_model_get(key=key) if key else lifecycle_model_default()
-    if model is not None:
-        return model
-    known = ", ".join(lifecycle_model_keys()) or "none"
-    if key:
-        raise serializers.ValidationError({"model": [f"Unknown model {key!r}; known: {known}."]})
-    raise serializers.ValidationError({"model": [f"There is no default model; name one (known: {known})."]})
-
-
-def model_not_found(key: str) -> NotFound:
-    known = ", ".join(lifecycle_model_keys()) or "none"
-    return NotFound(f"No lifecycle model with key {key!r}; known: {known}.")
-
-
-def customer_not_found(external_id: str) -> NotFound:
-    return NotFound(f"No customer with external_id {external_id!r}.")
-
-
-class CustomerCursorPagination(CursorPagination):
-    """Cursor pages by customer id (unique, the primary key's index): stable while customers are added, the same
-    cost on every page; ?page_size= up to 1000."""
-
-    ordering = "id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def decode_cursor(self, request: Request) -> Any:
-        # DRF answers a malformed cursor with 404, as if the list were gone; it is bad input.
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise serializers.ValidationError({self.cursor_query_param: ["Invalid cursor; follow `next`."]}) from None
-
-
-def paginated_response(*, view: APIView, request: Request, queryset: Any, serializer_class: type) -> Response:
-    paginator = view.pagination_class()  # type: ignore[attr-defined]  # the views that page declare it
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
+from lifecycle.tasks import classification_run_enqueue
 
 _KEY_PARAMETER = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="The model's key")
 _EXTERNAL_ID_PARAMETER = OpenApiParameter(

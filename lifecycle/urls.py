@@ -1,6 +1,11 @@
+"""The lifecycle area's routes: its API endpoints under /api/v1/ (api_urlpatterns); it has no pages of its own (the
+admin edits lifecycle models)."""
+
 from django.urls import path
 
-from lifecycle.apis import (
+from lifecycle.apis.ingest import ingest_api
+from lifecycle.apis.privacy import CustomerDataExportApi, CustomerEraseApi
+from lifecycle.apis.reads import (
     ClassificationRunDetailApi,
     CustomerDetailApi,
     CustomersApi,
@@ -8,12 +13,10 @@ from lifecycle.apis import (
     LifecycleModelListApi,
     LifecycleModelPipelineApi,
     LifecycleModelReclassifyApi,
-    ingest_api,
 )
-from lifecycle.apis_privacy import CustomerDataExportApi, CustomerEraseApi
 from lifecycle.ingest_kinds import FEEDBACK, ORDERS, TOUCHPOINTS
 
-urlpatterns = [
+api_urlpatterns = [
     # GET lists customers (read scope), POST upserts them (write scope).
     path("customers/", CustomersApi.as_view(), name="api-customers"),
     path("customers/<str:external_id>/", CustomerDetailApi.as_view(), name="api-customer-detail"),
