@@ -47,7 +47,7 @@ def field_errors(detail: Any, *, index: int | None = None, prefix: str = "") -> 
     if isinstance(detail, Mapping):
         errors: list[dict[str, Any]] = []
         for name, sub in detail.items():
-            if name in ("non_field_errors", api_settings.NON_FIELD_ERRORS_KEY):
+            if name == api_settings.NON_FIELD_ERRORS_KEY:  # Django's "__all__" arrives under this key too
                 path = prefix
             else:  # a list serializer's errors come keyed by position
                 path = f"{prefix}[{name}]" if isinstance(name, int) else f"{prefix}.{name}".strip(".")

@@ -11,8 +11,9 @@ from django.utils import timezone
 from campaigns.effectiveness import channel_effectiveness_compute
 from campaigns.models import ChannelPlan
 from campaigns.plans import channel_plan_create
+from clm.base.days import day_end, day_start
 from lifecycle.models import Channel
-from tests.factories import CustomerFactory, TouchpointFactory, at, transitions_record
+from tests.factories import CustomerFactory, TouchpointFactory, transitions_record
 from tests.pages import cell_effect, days_ago, stage, user_client
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +39,9 @@ def recent_history(status_model):
 
 
 def test_the_plan_matrix_shows_each_plan_and_the_channel_effectiveness(
-    viewer, recent_history, django_assert_max_num_queries
+    viewer, recent_history, django_assert_max_num_queries, time_machine
 ):
+    time_machine.move_to(timezone.now(), tick=False)  # the page's "today" is the test's, even at midnight
     model = recent_history
     channel_plan_create(
         stage=stage(model, "prospect"),
@@ -61,8 +63,8 @@ def test_the_plan_matrix_shows_each_plan_and_the_channel_effectiveness(
     today = timezone.now().date()
     expected = channel_effectiveness_compute(
         model=model,
-        start=at((today - timedelta(days=89)).isoformat(), 0).replace(hour=0),
-        end=at(today.isoformat(), 0).replace(hour=23, minute=59, second=59, microsecond=999999),
+        start=day_start(today - timedelta(days=89)),
+        end=day_end(today),
         window_days=30,
     )
     assert cell == next(c for c in expected["cells"] if (c["stage"], c["channel"]) == ("prospect", "email"))
