@@ -47,14 +47,15 @@ RUN pip install --no-deps . \
     && rm -rf /app/build /app/*.egg-info
 
 # Pinned JS libraries from the npm registry into static/vendor/, then everything into STATIC_ROOT
-# (/app/staticfiles) for WhiteNoise. The SECRET_KEY here exists only for this step (settings refuse to
-# load without one when DEBUG=0); it is not an ENV, so it is not in the image's configuration.
+# (/app/staticfiles) for WhiteNoise. The SECRET_KEY and CLM_ENCRYPTION_KEYS here exist only for this step
+# (settings refuse to load without them when DEBUG=0); it is not an ENV, so it is not in the image's configuration.
 RUN python -m clm.assets \
-    && DEBUG=0 SECRET_KEY=build-only-collectstatic-not-a-secret CLM_DATA_DIR=/tmp/clm-build \
+    && DEBUG=0 SECRET_KEY=build-only-collectstatic-not-a-secret \
+       CLM_ENCRYPTION_KEYS=YnVpbGQtb25seS1jb2xsZWN0c3RhdGljLW5vdC1hLWs= CLM_DATA_DIR=/tmp/clm-build \
        python manage.py collectstatic --noinput \
     && rm -rf /tmp/clm-build \
-    && mkdir -p /app/data \
-    && chown clm:clm /app/data
+    && mkdir -p /app/data/uploads \
+    && chown -R clm:clm /app/data
 
 USER clm
 

@@ -418,6 +418,12 @@ def _customers(pop: Population, index: np.ndarray, rng: np.random.Generator, cre
             "referred_by_id": np.where(referrer >= 0, referrer + 1, -1),
             "created_at": np.full(n, stamp),
             "updated_at": np.full(n, stamp),
+            # No marketing consent recorded: the state a customer gets when the shop sends none.
+            **{
+                column: np.full(n, value, dtype=np.dtypes.StringDType())
+                for channel in ("email", "sms")
+                for column, value in ((f"{channel}_consent", "not_subscribed"), (f"{channel}_consent_source", ""))
+            },
         },
         nullable=frozenset({"referred_by_id"}),
     )

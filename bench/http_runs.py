@@ -63,6 +63,7 @@ def gunicorn(*, workers: int, log: Path) -> Iterator[Server]:
         "DATABASE_URL": database_url(),
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,  # the sessions and keys made in this process must be valid there
+        "CLM_ENCRYPTION_KEYS": ",".join(settings.CLM_ENCRYPTION_KEYS),
         "SECURE_SSL_REDIRECT": "0",
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",

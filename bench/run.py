@@ -60,6 +60,7 @@ def _environment(scale: str) -> None:
             "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{default_db}"),
             "DEBUG": "0",
             "SECRET_KEY": "bench-only-not-secret",
+            "CLM_ENCRYPTION_KEYS": "YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS1ub3Qtc2U=",
             "SECURE_SSL_REDIRECT": "0",
             "SESSION_COOKIE_SECURE": "0",
             "CSRF_COOKIE_SECURE": "0",

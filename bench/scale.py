@@ -314,7 +314,7 @@ def explain_items(models: dict) -> list[explain.Explained]:
             sql,
         )
     )
-    from metrics.kinds import period_default
+    from metrics.filters import period_default
     from metrics.services import metric_snapshot_store
 
     start, end = period_default(filters.as_of)

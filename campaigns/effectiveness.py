@@ -30,7 +30,7 @@ databases count the window boundary identically.
 """
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from django.db import connection
 from django.db.models import DateTimeField, DurationField
@@ -41,6 +41,48 @@ from lifecycle.models import Channel, LifecycleModel, Stage, StageKind, StageTra
 
 CONFIDENCE = 0.95
 DEFAULT_WINDOW_DAYS = 30
+
+
+class EffectivenessStage(TypedDict):
+    key: str
+    name: str
+    kind: str
+    position: int
+
+
+class EffectivenessChannel(TypedDict):
+    key: str
+    name: str
+
+
+class EffectivenessCell(TypedDict):
+    """One stage × channel: shares are null for an empty group; the difference and its interval when either is."""
+
+    stage: str
+    channel: str
+    treated: int
+    treated_advanced: int
+    treated_share: float | None
+    untreated: int
+    untreated_advanced: int
+    untreated_share: float | None
+    difference: float | None  # treated_share − untreated_share
+    ci_low: float | None
+    ci_high: float | None
+
+
+class ChannelEffectivenessResult(TypedDict):
+    """Per stage × active channel: do customers touched on it advance more often (channel_effectiveness_compute)?"""
+
+    model: str
+    start: str
+    end: str
+    as_of: str
+    window_days: int
+    confidence: float
+    stages: list[EffectivenessStage]  # funnel order
+    channels: list[EffectivenessChannel]  # active channels by key
+    cells: list[EffectivenessCell]  # stage then channel order
 
 
 def _counts_sql(*, channel_count: int) -> str:
@@ -173,18 +215,14 @@ def channel_effectiveness_compute(
     end: datetime,
     window_days: int = DEFAULT_WINDOW_DAYS,
     as_of: datetime | None = None,
-) -> dict[str, Any]:
+) -> ChannelEffectivenessResult:
     """Channel effectiveness of `model` over [start, end] (both inclusive): three queries (see the module).
 
     `as_of` (default now) is the moment the history is read at: later transitions and touchpoints do not exist
     for the computation, so a past result can be reproduced; the period's end is capped at it. Raises ValueError
     for end before start or window_days < 1.
 
-    Result (JSON-serializable): {"model", "start", "end", "as_of" (ISO 8601), "window_days", "confidence",
-    "stages": [{"key", "name", "kind", "position"}, …] (funnel order), "channels": [{"key", "name"}, …] (active
-    channels by key), "cells": [{"stage", "channel", "treated", "treated_advanced", "treated_share", "untreated",
-    "untreated_advanced", "untreated_share", "difference", "ci_low", "ci_high"}, …]} with one cell per stage ×
-    channel in stage then channel order; shares are null for an empty group.
+    Result: ChannelEffectivenessResult (JSON-serializable), one cell per stage × active channel.
     """
     if end < start:
         raise ValueError(f"end ({end.isoformat()}) is before start ({start.isoformat()}).")
@@ -205,7 +243,7 @@ def channel_effectiveness_compute(
             window_days=window_days,
         )
 
-    cells = []
+    cells: list[EffectivenessCell] = []
     for stage in stages:
         customers, advanced_all = by_stage.get(stage.pk, (0, 0))
         for channel in channels:

@@ -7,7 +7,6 @@ next to its field and nothing is saved.
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -15,15 +14,6 @@ from campaigns.models import CampaignStatus, ExperimentGoal, SpendPeriod
 from lifecycle.models import Channel, LifecycleModel, Stage
 
 _DATE = {"type": "date"}
-
-
-def errors_add(form: forms.BaseForm, error: ValidationError, *, skip: tuple[str, ...] = ()) -> None:
-    """Put a service's errors on the form: under the field when the form has it, else above the form (fields in
-    `skip` are shown elsewhere by the caller)."""
-    messages = error.message_dict if hasattr(error, "error_dict") else {None: error.messages}
-    for field, texts in messages.items():
-        if field not in skip:
-            form.add_error(field if field in form.fields else None, texts)
 
 
 def name_in_language(obj: Any) -> str:
@@ -102,8 +92,19 @@ class SpendForm(forms.Form):
         choices=[(SpendPeriod.DAY, _("day")), (SpendPeriod.MONTH, _("month"))],
         initial=SpendPeriod.DAY,
     )
-    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs=_DATE))
+    date = forms.DateField(
+        label=_("Date"),
+        widget=forms.DateInput(attrs=_DATE),
+        help_text=_("For a month, any day of it: monthly spend is recorded on the 1st."),
+    )
     amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2, min_value=0)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # Spend's write path refuses a monthly date not on the 1st; a person picking a day of the month means it.
+        if data.get("period") == SpendPeriod.MONTH and data.get("date"):
+            data["date"] = data["date"].replace(day=1)
+        return data
 
 
 class AsOfForm(forms.Form):

@@ -1,5 +1,9 @@
+from datetime import date
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -12,10 +16,28 @@ class SpendPeriod(models.TextChoices):
     MONTH = "month"
 
 
+# The error code of a monthly date that is not the first of its month (spend_date_problem).
+NOT_FIRST_OF_MONTH = "not_first_of_month"
+
+
+def spend_date_problem(period: str, day: date) -> str | None:
+    """Why `day` cannot date spend of this period, or None: monthly spend is dated on the first of its month.
+
+    The one rule, stated once, for every writer of spend: the marketing_spend ingest kind (the API, the CSV import,
+    the campaign page and API) and the admin (MarketingSpend.clean)."""
+    if period == SpendPeriod.MONTH and day.day != 1:
+        return gettext("Monthly spend is dated on the first day of its month: %(first)s, not %(day)s.") % {
+            "first": day.replace(day=1),
+            "day": day,
+        }
+    return None
+
+
 class MarketingSpend(models.Model):
     """Money spent on a channel (optionally one campaign) on a day or in a month.
 
     One row per (channel, campaign code, period, date); `date` is the first day of the month for monthly spend.
+    Rows are written through the marketing_spend ingest kind (campaigns/ingest_kinds.py), or edited in the admin.
     """
 
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="spend")
@@ -38,6 +60,11 @@ class MarketingSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.period} {self.date}: {self.amount}"
+
+    def clean(self) -> None:
+        problem = spend_date_problem(self.period, self.date) if self.date else None
+        if problem:
+            raise ValidationError({"date": ValidationError(problem, code=NOT_FIRST_OF_MONTH)})
 
 
 # --- channel plans ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Segments out (issue 5 item 5): the customers currently in one stage, as rows an email tool can import.
 
 One query reads the segment with the customers' predictions joined in; the API streams it as CSV from a
-server-side cursor, so memory stays flat whatever the segment size.
+server-side cursor, so memory stays flat whatever the segment size. By default only customers subscribed to email
+marketing are in it (lifecycle.consent; issue 16 item 5): the destinations that send to a segment rely on that.
 """
 
 from collections.abc import Iterator
@@ -14,11 +15,33 @@ from django.utils import timezone
 
 from campaigns.models import Experiment, Exposure, Variant
 from clm.base.days import day_start
+from lifecycle.consent import EXPORT_CONSENT_DEFAULT, ExportConsent, consented
 from lifecycle.features import feature_of_customer
 from lifecycle.models import Channel, CustomerStage, Stage, Touchpoint
 
-SEGMENT_COLUMNS = ["external_id", "email", "name", "stage", "since", "p_alive", "predicted_clv_365d"]
-_FIELDS = ["customer__external_id", "customer__email", "customer__name", "stage__key", "since", "p_alive", "clv"]
+# The consent columns show each row's states, so a file passed on still tells what it may be used for.
+SEGMENT_COLUMNS = [
+    "external_id",
+    "email",
+    "name",
+    "stage",
+    "since",
+    "p_alive",
+    "predicted_clv_365d",
+    "email_consent",
+    "sms_consent",
+]
+_FIELDS = [
+    "customer__external_id",
+    "customer__email",
+    "customer__name",
+    "stage__key",
+    "since",
+    "p_alive",
+    "clv",
+    "customer__email_consent",
+    "customer__sms_consent",
+]
 CHUNK = 2000
 
 
@@ -31,6 +54,7 @@ class SegmentFilters:
     channel: Channel | None = None
     touchpoint: Literal["with", "without"] = "with"
     since: date | None = None
+    consent: ExportConsent = EXPORT_CONSENT_DEFAULT
 
 
 def segment_customers(*, stage: Stage, filters: SegmentFilters | None = None) -> QuerySet[CustomerStage]:
@@ -38,14 +62,15 @@ def segment_customers(*, stage: Stage, filters: SegmentFilters | None = None) ->
 
     Each row has the customer, the stage, `since` (when they entered it), and `p_alive` / `clv` (expected spend
     over the next 365 days) from the latest CLV fit, None for customers without a prediction. Filters:
-    exposed to an experiment (any variant, or `variant`); with / without a touchpoint on `channel` (at or after
-    `since`, UTC midnight, when given).
+    subscribed to marketing on the `consent` channel (email unless `any`); exposed to an experiment (any variant,
+    or `variant`); with / without a touchpoint on `channel` (at or after `since`, UTC midnight, when given).
     """
     filters = filters or SegmentFilters()
     now = timezone.now()  # the predictions are those of the latest fit, whatever the moment
     rows = CustomerStage.objects.filter(model_id=stage.model_id, stage=stage).annotate(
         p_alive=feature_of_customer("p_alive", as_of=now), clv=feature_of_customer("predicted_clv_365d", as_of=now)
     )
+    rows = consented(rows, consent=filters.consent, customer="customer__")
     exposures = Exposure.objects.filter(customer_id=OuterRef("customer_id"))
     if filters.variant is not None:
         rows = rows.filter(Exists(exposures.filter(variant=filters.variant)))
@@ -62,7 +87,7 @@ def segment_customers(*, stage: Stage, filters: SegmentFilters | None = None) ->
 def segment_rows(*, stage: Stage, filters: SegmentFilters | None = None) -> Iterator[tuple[Any, ...]]:
     """The segment's rows in SEGMENT_COLUMNS order, read in chunks (a server-side cursor on PostgreSQL)."""
     rows = segment_customers(stage=stage, filters=filters).values_list(*_FIELDS).iterator(chunk_size=CHUNK)
-    for external_id, email, name, stage_key, since, p_alive, clv in rows:
+    for external_id, email, name, stage_key, since, p_alive, clv, email_consent, sms_consent in rows:
         yield (
             external_id,
             email,
@@ -71,4 +96,6 @@ def segment_rows(*, stage: Stage, filters: SegmentFilters | None = None) -> Iter
             since,
             None if p_alive is None else round(p_alive, 4),
             None if clv is None else round(clv, 2),
+            email_consent,
+            sms_consent,
         )

@@ -34,12 +34,12 @@ from campaigns.forms import (
     ExperimentForm,
     SpendForm,
     VariantFormSet,
-    errors_add,
     name_in_language,
     variants_data,
 )
 from campaigns.models import Campaign, CampaignStatus, Experiment
 from clm.base.days import day_end
+from clm.base.forms import errors_add
 from clm.base.roles import Role, user_has_role
 from lifecycle.pages import page_context
 

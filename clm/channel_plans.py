@@ -17,15 +17,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from campaigns.effectiveness import DEFAULT_WINDOW_DAYS
-from campaigns.forms import ChannelPlanForm, errors_add, name_in_language
+from campaigns.forms import ChannelPlanForm, name_in_language
 from campaigns.models import ChannelPlan
 from campaigns.plans import channel_plan_matrix, channel_plan_upsert
 from campaigns.views import marketer_required, percent
 from clm.base.days import day_end
+from clm.base.forms import errors_add
 from lifecycle.models import Channel, LifecycleModel, Stage
 from lifecycle.pages import model_or_404, page_context
-from metrics.filters import MetricFilters
-from metrics.kinds import period_default
+from metrics.filters import MetricFilters, period_default
 from metrics.services import metric_result
 
 EFFECTIVENESS_DAYS = 90  # the plan page's period: the 90 days ending today (precomputed hourly by metrics)

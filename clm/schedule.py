@@ -35,6 +35,16 @@ DEFAULT_PERIODIC_TASKS = [
         name="Daily pipeline series", task="metrics.tasks.compute_pipeline_snapshots", every_seconds=3600
     ),
     PeriodicTaskDefault(
+        name="Sync connected shops (changes missed by webhooks)",
+        task="lifecycle.sources.tasks.sources_sync",
+        every_seconds=900,
+    ),
+    PeriodicTaskDefault(
+        name="Process webhook deliveries whose task was lost",
+        task="lifecycle.sources.tasks.source_deliveries_sweep",
+        every_seconds=120,
+    ),
+    PeriodicTaskDefault(
         name="Nightly CLV fit and RFM breakpoints", task="metrics.tasks.fit_customer_value", daily_at="02:30"
     ),
 ]

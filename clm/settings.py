@@ -4,6 +4,8 @@ With no variable set, CLM runs on embedded defaults (a SQLite file and a filesys
 Celery broker under the data folder), so a fresh machine needs no services.
 """
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +25,13 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set (or DEBUG=1 for local development).")
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - only ever used with DEBUG=1
+
+# Fernet keys for secrets at rest, newest first (clm.base.crypto); DEBUG without any derives one from SECRET_KEY.
+CLM_ENCRYPTION_KEYS = env.list("CLM_ENCRYPTION_KEYS", default=[])
+if not CLM_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("CLM_ENCRYPTION_KEYS must be set (or DEBUG=1 for local development): SOURCES.md.")
+    CLM_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -45,6 +54,7 @@ INSTALLED_APPS = [
     "clm.base",
     "clm",
     "lifecycle",
+    "lifecycle.sources",
     "campaigns",
     "metrics",
 ]
@@ -269,10 +279,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name for a choice set several fields share (email and SMS consent).
+    "ENUM_NAME_OVERRIDES": {"ConsentStateEnum": "lifecycle.models.ConsentState"},
 }
 # A batch holds at most this many items; a request body at most this many bytes (larger: 413).
 CLM_INGEST_MAX_ITEMS = env.int("CLM_INGEST_MAX_ITEMS", default=1000)
 CLM_API_MAX_BODY_BYTES = env.int("CLM_API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+# A CSV file uploaded on /imports/ is at most this large (refused by its Content-Length before it is read).
+CLM_UPLOAD_MAX_BYTES = env.int("CLM_UPLOAD_MAX_BYTES", default=1024**3)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

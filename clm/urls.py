@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 import campaigns.urls
+import lifecycle.sources.urls
 import lifecycle.urls
 import metrics.urls
 from clm import channel_plans, views
@@ -15,6 +16,7 @@ from lifecycle.pages import default_model_redirect
 # Each app's urls.py lists its pages (urlpatterns) and its API endpoints (api_urlpatterns).
 api_v1 = [
     *lifecycle.urls.api_urlpatterns,
+    *lifecycle.sources.urls.api_urlpatterns,
     *campaigns.urls.api_urlpatterns,
     *metrics.urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -34,6 +36,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("metrics.urls")),
     path("", include("campaigns.urls")),
+    path("", include("lifecycle.sources.urls")),
     # The pages that combine areas (the wiring's own).
     path("plans/", default_model_redirect("plans"), name="plans-default"),
     path("models/<slug:key>/plans/", channel_plans.plans, name="plans"),

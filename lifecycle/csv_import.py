@@ -52,11 +52,11 @@ def csv_import(
     """Import a CSV file; raises CsvImportError (nothing written) when atomic and any line is bad."""
     result = CsvImportResult()
     seen_keys: dict[tuple, str] = {}
-    _refuse_utf16_and_utf32(path)
+    refuse_utf16_and_utf32(path)
     # Undecodable bytes become lone surrogates, found line by line, so an error names its true line
     # (a strict decoder fails on a whole read buffer, lines before the bad one).
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(_utf8_lines(handle))
+        reader = csv.reader(utf8_lines(handle))
         header = _read_header(reader, kind)
         rejects = _RejectsWriter(rejects_path, header) if skip_invalid and rejects_path else None
         try:
@@ -87,7 +87,7 @@ _SAVE_AS = 'save it as "CSV UTF-8"'
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
-def _refuse_utf16_and_utf32(path: Path) -> None:
+def refuse_utf16_and_utf32(path: Path) -> None:
     """UTF-16 and UTF-32 (what spreadsheets call "Unicode text") decode as UTF-8 full of NULs: name them."""
     with path.open("rb") as handle:
         start = handle.readline(4096)
@@ -98,7 +98,7 @@ def _refuse_utf16_and_utf32(path: Path) -> None:
         raise CsvImportError([f"line 1: {_NOT_UTF8} (it holds NUL bytes, as UTF-16 does); {_SAVE_AS}"])
 
 
-def _utf8_lines(handle: Iterator[str]) -> Iterator[str]:
+def utf8_lines(handle: Iterator[str]) -> Iterator[str]:
     for number, line in enumerate(handle, start=1):
         escaped = _ESCAPED_BYTE.search(line)
         if escaped:

@@ -42,9 +42,15 @@ class IngestKind:
     event_time_field: str | None = None
     derive_external_id: bool = False
     create_defaults: Callable[[], dict[str, Any]] = dict
+    # A field holding when the source changed the record: an item older than the stored row leaves it unchanged,
+    # so webhooks and syncs that arrive out of order never roll a record back.
+    version_field: str | None = None
     validate_batch: Callable[[list["ValidItem"]], list["ItemError"]] | None = None
     # Runs after the upsert; returns the indexes of items it changed further.
     after_write: Callable[[list["ValidItem"]], set[int]] | None = None
+    # Runs in the writing transaction with every row a chunk created or updated (one call per chunk, so a hook
+    # writes set-based): the customers kind logs consent changes with it.
+    on_changes: Callable[[list["RowChange"]], None] | None = None
 
     @property
     def belongs_to_customer(self) -> bool:
@@ -80,6 +86,16 @@ class ValidItem:
     customer_external_id: str | None = None
     create_customer: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """A row an item created (`stored` None) or updated: `stored` holds its values before, for the item's fields."""
+
+    item: ValidItem
+    row_id: int
+    stored: dict[str, Any] | None
+    changes: dict[str, Any]
 
 
 ItemStatus = Literal["created", "updated", "unchanged"]
@@ -304,10 +320,15 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
     to_update: list[models.Model] = []
     changed_fields: set[str] = set()
     statuses: dict[int, ItemStatus] = {}
+    written: list[RowChange] = []
     for item in items:
         row = existing.get(_key_of(kind, item.values))
         if row is None:
             to_create.append((item, kind.model(**{**kind.create_defaults(), **item.values})))
+            continue
+        if _is_stale(kind.version_field, item.values, row):
+            statuses[item.index] = "unchanged"
+            item.values["id"] = row["pk"]
             continue
         changes = {name: value for name, value in item.values.items() if row[name] != value}
         statuses[item.index] = "updated" if changes else "unchanged"
@@ -317,6 +338,7 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
             changed_fields.update(changes)
             stored = {name: value for name, value in row.items() if name != "pk"}
             to_update.append(kind.model(pk=row["pk"], **{**stored, **changes}))
+            written.append(RowChange(item, row["pk"], row, changes))
         item.values["id"] = row["pk"]
     if to_create:
         created = kind.model._default_manager.bulk_create([instance for _, instance in to_create])
@@ -328,6 +350,7 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
             for (item, _), instance in zip(to_create, created, strict=True):
                 item.values["id"] = instance.pk
         statuses.update({item.index: "created" for item, _ in to_create})
+        written += [RowChange(item, item.values["id"], None, item.values) for item, _ in to_create]
     if to_update:
         updated_at = next((f for f in kind.model._meta.fields if f.name == "updated_at"), None)
         if updated_at is not None:
@@ -337,12 +360,21 @@ def _upsert_chunk(kind: IngestKind, items: list[ValidItem], result: IngestResult
                 setattr(instance, updated_at.attname, now)
             changed_fields.add("updated_at")
         kind.model._default_manager.bulk_update(to_update, sorted(changed_fields))
+    if kind.on_changes is not None and written:
+        kind.on_changes(written)
     for item in items:
         row_id = item.values.pop("id")
         item_key = {name: _plain(item.values[name]) for name in kind.key_fields}
         result.items.append(ItemResult(item.index, statuses[item.index], row_id, item_key))
         if kind.model is Customer:
             result.touched_customer_ids.add(row_id)
+
+
+def _is_stale(version_field: str | None, values: dict[str, Any], row: dict[str, Any]) -> bool:
+    if version_field is None:
+        return False
+    sent, stored = values.get(version_field), row.get(version_field)
+    return sent is not None and stored is not None and sent < stored
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from lifecycle.consent import consent_changes_ingested
 from lifecycle.ingest import (
     INGEST_KINDS,
     WRITE_CHUNK,
@@ -23,7 +24,7 @@ from lifecycle.ingest import (
     customer_ids_by_external_id,
     ingest_kind_register,
 )
-from lifecycle.models import Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
+from lifecycle.models import ConsentState, Customer, Feedback, Order, OrderStatus, Touchpoint, TouchpointKind
 from lifecycle.services import customers_mark_changed
 
 EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -135,6 +136,21 @@ class CustomerEventSerializer(serializers.Serializer):
     create_customer = serializers.BooleanField(required=False)
 
 
+def source_updated_at_field() -> EventTimeField:
+    return EventTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the source last changed the record: a record sent again with an earlier time is left as it "
+        "is (out-of-order webhooks and syncs never roll it back)",
+    )
+
+
+def consent_source_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text="Where the consent was given, e.g. checkout"
+    )
+
+
 class CustomerIngestSerializer(serializers.Serializer):
     extra_fields = ("referred_by_external_id",)
 
@@ -144,6 +160,13 @@ class CustomerIngestSerializer(serializers.Serializer):
     first_seen_at = EventTimeField(required=False)
     acquisition_channel = ChannelKeyField(source="acquisition_channel_id", required=False, allow_null=True)
     referred_by_external_id = external_id_field(required=False, allow_null=True)
+    email_consent = serializers.ChoiceField(choices=ConsentState.choices, required=False)
+    email_consent_at = EventTimeField(required=False, allow_null=True)
+    email_consent_source = consent_source_field()
+    sms_consent = serializers.ChoiceField(choices=ConsentState.choices, required=False)
+    sms_consent_at = EventTimeField(required=False, allow_null=True)
+    sms_consent_source = consent_source_field()
+    source_updated_at = source_updated_at_field()
 
 
 class OrderIngestSerializer(CustomerEventSerializer):
@@ -153,6 +176,7 @@ class OrderIngestSerializer(CustomerEventSerializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     channel = ChannelKeyField(source="channel_id", required=False, allow_null=True)
     campaign_code = campaign_code_field()
+    source_updated_at = source_updated_at_field()
 
 
 class TouchpointIngestSerializer(CustomerEventSerializer):
@@ -226,12 +250,20 @@ CUSTOMERS = ingest_kind_register(
         model=Customer,
         serializer_class=CustomerIngestSerializer,
         create_defaults=lambda: {"first_seen_at": timezone.now()},
+        version_field="source_updated_at",
         validate_batch=_referrer_errors,
         after_write=_referrers_link,
+        on_changes=consent_changes_ingested,
     )
 )
 ORDERS = ingest_kind_register(
-    IngestKind(name="orders", model=Order, serializer_class=OrderIngestSerializer, event_time_field="placed_at")
+    IngestKind(
+        name="orders",
+        model=Order,
+        serializer_class=OrderIngestSerializer,
+        event_time_field="placed_at",
+        version_field="source_updated_at",
+    )
 )
 TOUCHPOINTS = ingest_kind_register(
     IngestKind(

@@ -6,6 +6,7 @@ Campaigns are referred to by their code string only, so this app never depends o
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from clm.base.history import history_user
@@ -31,6 +32,23 @@ class Channel(models.Model):
         return self.name_en
 
 
+class ConsentState(models.TextChoices):
+    """Marketing consent on one channel, as shop platforms record it."""
+
+    SUBSCRIBED = "subscribed", _("subscribed")
+    PENDING = "pending", _("confirmation pending")
+    UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+    NOT_SUBSCRIBED = "not_subscribed", _("not subscribed")
+
+
+def source_updated_at_field() -> models.DateTimeField:
+    return models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("When the source last changed this record; an update older than this one is ignored"),
+    )
+
+
 class Customer(models.Model):
     external_id = models.CharField(max_length=100, unique=True, help_text=_("The shop's id of this customer"))
     email = models.EmailField(max_length=254, blank=True, default="")
@@ -47,6 +65,17 @@ class Customer(models.Model):
     erased_at = models.DateTimeField(
         null=True, blank=True, help_text=_("When the personal data was erased (lifecycle.privacy); the events are kept")
     )
+    email_consent = models.CharField(
+        _("email marketing consent"), max_length=15, choices=ConsentState.choices, default=ConsentState.NOT_SUBSCRIBED
+    )
+    email_consent_at = models.DateTimeField(_("email consent since"), null=True, blank=True)
+    email_consent_source = models.CharField(_("email consent source"), max_length=100, blank=True, default="")
+    sms_consent = models.CharField(
+        _("SMS marketing consent"), max_length=15, choices=ConsentState.choices, default=ConsentState.NOT_SUBSCRIBED
+    )
+    sms_consent_at = models.DateTimeField(_("SMS consent since"), null=True, blank=True)
+    sms_consent_source = models.CharField(_("SMS consent source"), max_length=100, blank=True, default="")
+    source_updated_at = source_updated_at_field()
     # Audit of admin edits, exports and erasures (ingestion writes in bulk and records none). Email and name
     # are left out so the history never holds a copy of them; an erasure replaces the external id in it.
     history = HistoricalRecords(get_user=history_user, excluded_fields=["email", "name"])
@@ -57,10 +86,54 @@ class Customer(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=~Q(referred_by=F("pk")), name="customer_not_self_referred"),
+            models.CheckConstraint(condition=Q(email_consent__in=ConsentState.values), name="customer_email_consent"),
+            models.CheckConstraint(condition=Q(sms_consent__in=ConsentState.values), name="customer_sms_consent"),
         ]
 
     def __str__(self) -> str:
         return self.external_id
+
+
+class ConsentChannel(models.TextChoices):
+    EMAIL = "email", _("email")
+    SMS = "sms", _("SMS")
+
+
+class ConsentChange(models.Model):
+    """A change of a customer's marketing consent on one channel (lifecycle.consent).
+
+    Ingestion writes customers in bulk and records no audit-history rows, so each write path (ingestion, the
+    admin) appends the consent changes it makes here: who agreed to or withdrew what, when and where.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consent_changes")
+    channel = models.CharField(_("channel"), max_length=5, choices=ConsentChannel.choices)
+    from_state = models.CharField(
+        pgettext_lazy("consent change", "from"),
+        max_length=15,
+        choices=ConsentState.choices,
+        blank=True,
+        help_text=_("Empty: a new customer"),
+    )
+    to_state = models.CharField(pgettext_lazy("consent change", "to"), max_length=15, choices=ConsentState.choices)
+    at = models.DateTimeField(
+        _("changed at"), null=True, blank=True, help_text=_("When the consent changed, as its source says")
+    )
+    source = models.CharField(
+        pgettext_lazy("consent change", "source"),
+        max_length=100,
+        blank=True,
+        help_text=_("Where the consent was given"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), help_text=_("When CLM stored the change"))
+
+    class Meta:
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.from_state or '-'} → {self.to_state}"
 
 
 class OrderStatus(models.TextChoices):
@@ -77,6 +150,7 @@ class Order(models.Model):
     status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.COMPLETED)
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
     campaign_code = models.CharField(max_length=100, blank=True, default="")
+    source_updated_at = source_updated_at_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

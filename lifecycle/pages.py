@@ -18,12 +18,14 @@ def model_or_404(key: str) -> LifecycleModel:
 
 def page_context(request: HttpRequest, model: LifecycleModel | None, page: str) -> dict[str, Any]:
     """The model selector (every model, the current one), the page's URL name (the selector links to the same
-    page of another model) and whether the user may edit plans, campaigns and experiments."""
+    page of another model), whether the user may edit plans, campaigns and experiments, and whether they may
+    administer (the shop sources)."""
     return {
         "models": LifecycleModel.objects.order_by("-is_default", "key").only("key", "name_en", "name_de"),
         "current_model": model,
         "page": page,
         "can_edit": user_has_role(request.user, Role.MARKETER),
+        "can_admin": user_has_role(request.user, Role.ADMIN),
     }
 
 

@@ -23,7 +23,17 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from clm.base.history import audit_as
-from lifecycle.models import Customer, CustomerStage, Feedback, Order, StageTransition, Touchpoint
+from lifecycle.consent import consent_fields
+from lifecycle.models import (
+    ConsentChange,
+    ConsentChannel,
+    Customer,
+    CustomerStage,
+    Feedback,
+    Order,
+    StageTransition,
+    Touchpoint,
+)
 
 # Room in the audit history's 100-character reason for the prefix and an API key's name (clm.base.history.audit_as).
 REASON_MAX_LENGTH = 50
@@ -122,6 +132,25 @@ personal_data_register(
     )
 )
 
+personal_data_register(
+    PersonalData(
+        "consent_changes",
+        ConsentChange,
+        {
+            "channel": "channel",
+            "from": "from_state",
+            "to": "to_state",
+            "at": "at",
+            "source": "source",
+            "recorded_at": "recorded_at",
+        },
+        # The shop's free text: a form's name, but sometimes an address or a person's note.
+        cleared={"source": ""},
+    )
+)
+# The consent sources on the customer (and copies of them in its audit history) are cleared alike.
+_CONSENT_SOURCES = {consent_fields(channel)[2]: "" for channel in ConsentChannel.values}
+
 
 def _jsonable(data: Any) -> Any:
     """Dates as ISO 8601 (UTC as `Z`), decimals as strings: the API's own representation."""
@@ -144,6 +173,7 @@ def customer_data_export(*, customer: Customer, actor: Any) -> dict[str, Any]:
             "created_at": customer.created_at,
             "updated_at": customer.updated_at,
             "erased_at": customer.erased_at,
+            **{name: getattr(customer, name) for channel in ConsentChannel.values for name in consent_fields(channel)},
         },
     }
     for key, table in PERSONAL_DATA.items():
@@ -180,16 +210,18 @@ def customer_erase(*, customer: Customer, actor: Any, reason: str) -> Erasure:
             customer.external_id = f"erased-{customer.pk}-{secrets.token_hex(4)}"
             customer.erased_at = erased_at = timezone.now()
         customer.email = customer.name = ""
+        for name, blank in _CONSENT_SOURCES.items():
+            setattr(customer, name, blank)
         cleared = {
             key: table.rows(customer).exclude(**table.cleared).update(**table.cleared)
             for key, table in PERSONAL_DATA.items()
             if table.cleared
         }
-        # Copies of the old external id: the customer's audit history and the admin's log of edits.
+        # Copies of the old external id and consent sources: the customer's audit history and the admin's log.
         cleared["history_records"] = (
             Customer.history.filter(id=customer.pk)
-            .exclude(external_id=customer.external_id)
-            .update(external_id=customer.external_id)
+            .exclude(external_id=customer.external_id, **_CONSENT_SOURCES)
+            .update(external_id=customer.external_id, **_CONSENT_SOURCES)
         )
         LogEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)

@@ -14,7 +14,7 @@ period over each customer → GROUP BY (period, category).
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Exists, IntegerField, OuterRef, QuerySet
 from django.db.models.expressions import Func
@@ -40,6 +40,25 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WEEK_ZERO = datetime(1969, 12, 29, tzinfo=UTC)
 _SECONDS_TO_WEEK_ZERO = 3 * 86400
 _SECONDS_PER_WEEK = 7 * 86400
+
+
+class ActivityPeriod(TypedDict):
+    period: str  # week: its Monday YYYY-MM-DD; month: YYYY-MM
+    start: str
+    new: int
+    returning: int
+    resurrecting: int
+    dormant: int  # negative
+    buyers: int
+    quick_ratio: float | None
+
+
+class ActivityResult(TypedDict):
+    """New, returning, resurrecting and dormant buyers per week or month (activity_compute)."""
+
+    as_of: str
+    interval: str
+    periods: list[ActivityPeriod]
 
 
 class WeekIndex(Func):
@@ -132,7 +151,9 @@ def _activity_rows(filters: MetricFilters, interval: str) -> list[tuple[int, str
     return [(int(p), category, int(lapses), int(count)) for p, category, lapses, count in fetch_all(sql, params)]
 
 
-def activity_compute(*, filters: MetricFilters, interval: str = "week", start: datetime | None = None) -> dict:
+def activity_compute(
+    *, filters: MetricFilters, interval: str = "week", start: datetime | None = None
+) -> ActivityResult:
     """New, returning, resurrecting and dormant buyers per period up to as_of's period: one query.
 
     Periods run from `start`'s period (default: the first period with a completed order) to the period holding
@@ -140,9 +161,7 @@ def activity_compute(*, filters: MetricFilters, interval: str = "week", start: d
     history before `start`. Dormant counts are negative; `buyers` = new + returning + resurrecting;
     `quick_ratio` = (new + resurrecting) / |dormant| (None without dormant buyers).
 
-    Result: {"as_of", "interval", "periods": [{"period": label, "start": ISO moment, "new", "returning",
-    "resurrecting", "dormant", "buyers", "quick_ratio"}]}; labels: week → its Monday "YYYY-MM-DD", month →
-    "YYYY-MM".
+    Result: ActivityResult.
     """
     _check_interval(interval)
     last = _period_index(interval, filters.as_of)
@@ -156,7 +175,7 @@ def activity_compute(*, filters: MetricFilters, interval: str = "week", start: d
         if lapses and period + 1 <= last:
             cell(period + 1)["dormant"] -= count
     first = _period_index(interval, start) if start is not None else min(counts, default=last + 1)
-    periods = []
+    periods: list[ActivityPeriod] = []
     for index in range(first, last + 1):
         row = counts.get(index) or dict.fromkeys(CATEGORIES, 0)
         gained = row["new"] + row["resurrecting"]

@@ -6,13 +6,47 @@ first completed order) with their revenue and stored predictions (metrics.cohort
 
 from collections import defaultdict
 from datetime import UTC
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import F, Q, Sum
 
 from campaigns.models import MarketingSpend, SpendPeriod
 from metrics.cohorts import buyer_groups, month_index_expression, month_label, ratio, round_money, to_float
 from metrics.filters import MetricFilters
+
+
+class CacMonth(TypedDict):
+    month: str  # YYYY-MM
+    spend: float
+    new_customers: int
+    cac: float | None
+
+
+class CacChannel(TypedDict):
+    channel: str
+    spend: float
+    new_customers: int
+    cac: float | None
+    historical_clv: float | None
+    predicted_clv: float | None
+    clv_cac: float | None
+    predicted_clv_cac: float | None
+    months: list[CacMonth]
+
+
+class CacTotals(TypedDict):
+    spend: float
+    new_customers: int  # including those without an acquisition channel
+    unattributed_new_customers: int
+    cac: float | None  # blended: all spend / all new customers
+
+
+class CacResult(TypedDict):
+    """Customer acquisition cost per channel and month, and CLV:CAC per channel (cac_compute)."""
+
+    as_of: str
+    channels: list[CacChannel]
+    totals: CacTotals
 
 
 def _spend_rows(filters: MetricFilters) -> list[dict[str, Any]]:
@@ -48,7 +82,7 @@ def _cac(spend: float, customers: int) -> float | None:
     return round_money(spend / customers) if customers else None
 
 
-def cac_compute(*, filters: MetricFilters) -> dict[str, Any]:
+def cac_compute(*, filters: MetricFilters) -> CacResult:
     """CAC per acquisition channel and month, and per channel CLV:CAC, as of `filters.as_of`: two queries.
 
     - spend: marketing spend of the channel in the month (see _spend_rows);
@@ -60,10 +94,8 @@ def cac_compute(*, filters: MetricFilters) -> dict[str, Any]:
     (None when none has a CustomerValue row), clv_cac = historical_clv / cac and predicted_clv_cac =
     predicted_clv / cac (None when either side is None or cac is 0).
 
-    Result: {"as_of", "channels": [{"channel", "spend", "new_customers", "cac", "historical_clv", "predicted_clv",
-    "clv_cac", "predicted_clv_cac", "months": [{"month": "YYYY-MM", "spend", "new_customers", "cac"}]}],
-    "totals": {"spend", "new_customers", "unattributed_new_customers", "cac"}}; totals.cac is the blended CAC
-    (all spend / all new customers, including those without an acquisition channel).
+    Result: CacResult; totals.cac is the blended CAC (all spend / all new customers, including those without an
+    acquisition channel).
     """
     spend: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for row in _spend_rows(filters):
@@ -80,7 +112,7 @@ def cac_compute(*, filters: MetricFilters) -> dict[str, Any]:
         for field in ("customers", "revenue", "predicted_customers", "predicted_sum"):
             value[group["channel"]][field] += group[field]
 
-    channels = []
+    channels: list[CacChannel] = []
     for channel in sorted(set(spend) | set(new)):
         months = sorted(set(spend[channel]) | set(new[channel]))
         channel_spend = sum(spend[channel].values(), 0.0)

@@ -9,7 +9,7 @@ customers; Python only folds the small (channel × cohort × month) result.
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, QuerySet, Sum
@@ -20,6 +20,59 @@ from metrics.filters import MetricFilters
 
 MEASURES = ("share", "revenue")
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+class RetentionRow(TypedDict):
+    """Per k = 0, 1, …: the value (share active, or cumulative revenue per customer) and the customers active;
+    null where not observable yet."""
+
+    size: int
+    values: list[float | None]
+    active: list[int | None]
+
+
+class CohortRetention(RetentionRow):
+    cohort: str  # YYYY-MM
+
+
+class ChannelRetention(RetentionRow):
+    channel: str | None  # an acquisition channel's key; null: unknown
+
+
+class CohortsResult(TypedDict):
+    """Cohort retention by month of first order (cohort_retention_compute)."""
+
+    as_of: str
+    measure: str
+    months: int
+    cohorts: list[CohortRetention]
+    average: RetentionRow  # weighted by size over the cohorts observable at each k
+    by_channel: list[ChannelRetention]
+
+
+class ValueRow(TypedDict):
+    customers: int
+    revenue: float
+    revenue_per_customer: float | None
+    orders_per_customer: float | None
+    predicted_clv_365d: float | None
+
+
+class CohortValue(ValueRow):
+    cohort: str  # YYYY-MM
+
+
+class ChannelValue(ValueRow):
+    channel: str | None
+
+
+class ClvHistoricalResult(TypedDict):
+    """Completed-order revenue per buyer by cohort month and acquisition channel (historical_clv_compute)."""
+
+    as_of: str
+    by_cohort: list[CohortValue]
+    by_channel: list[ChannelValue]
+    totals: ValueRow
 
 
 # --- months as integers ----------------------------------------------------------------------------
@@ -159,7 +212,7 @@ def _retention_rows(filters: MetricFilters) -> list[tuple[str | None, int, int, 
 
 def _retention_row(
     *, size: int, active: list[int], revenue: list[float], observable: list[bool], measure: str
-) -> dict[str, Any]:
+) -> RetentionRow:
     """One matrix row: per k the share active (or cumulative revenue per customer); None when not observable."""
     values: list[float | None] = []
     cumulative = 0.0
@@ -178,7 +231,7 @@ def _retention_row(
     }
 
 
-def _weighted_row(cohorts: dict[int, dict[str, Any]], *, as_of_index: int, months: int, measure: str) -> dict:
+def _weighted_row(cohorts: dict[int, dict[str, Any]], *, as_of_index: int, months: int, measure: str) -> RetentionRow:
     """The size-weighted average over cohorts: per k only the cohorts that can already be observed at k count."""
     values: list[float | None] = []
     active_total: list[int | None] = []
@@ -198,7 +251,7 @@ def _weighted_row(cohorts: dict[int, dict[str, Any]], *, as_of_index: int, month
     return {"size": sum(cell["size"] for cell in cohorts.values()), "values": values, "active": active_total}
 
 
-def cohort_retention_compute(*, filters: MetricFilters, measure: str = "share", months: int = 24) -> dict[str, Any]:
+def cohort_retention_compute(*, filters: MetricFilters, measure: str = "share", months: int = 24) -> CohortsResult:
     """The cohort retention matrix as of `filters.as_of`: one query.
 
     Cohorts are months of the customers' first completed order. For k = 0..months-1:
@@ -207,9 +260,7 @@ def cohort_retention_compute(*, filters: MetricFilters, measure: str = "share", 
     Cells after as_of's month are None (not observable yet). `average` weights cohorts by size over the cohorts
     observable at each k; `by_channel` is that average per acquisition channel (key, None = unknown).
 
-    Result: {"as_of", "measure", "months", "cohorts": [{"cohort": "YYYY-MM", "size", "values": [...],
-    "active": [...]}], "average": {"size", "values", "active"}, "by_channel": [{"channel", "size", "values",
-    "active"}]}; `active` holds the customer counts behind each cell (what cohort_customers lists).
+    Result: CohortsResult; `active` holds the customer counts behind each cell (what cohort_customers lists).
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}.")
@@ -302,7 +353,7 @@ def cohort_customers(*, filters: MetricFilters, cohort: str, month_offset: int) 
 # --- historical CLV ----------------------------------------------------------------------------------
 
 
-def _value_row(groups: list[dict[str, Any]]) -> dict[str, Any]:
+def _value_row(groups: list[dict[str, Any]]) -> ValueRow:
     customers = sum(group["customers"] for group in groups)
     revenue = sum(group["revenue"] for group in groups)
     orders = sum(group["orders"] for group in groups)
@@ -317,15 +368,14 @@ def _value_row(groups: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def historical_clv_compute(*, filters: MetricFilters) -> dict[str, Any]:
+def historical_clv_compute(*, filters: MetricFilters) -> ClvHistoricalResult:
     """Historical CLV: completed-order revenue per buyer up to as_of, by cohort month and by acquisition channel.
 
     One query. A buyer is a selected customer with at least one completed order up to as_of. Per group: buyers,
     revenue, revenue per buyer, orders per buyer, and the mean stored 365-day spend prediction
     (CustomerValue.expected_spend_365d) over the group's buyers that have one (None when none has).
 
-    Result: {"as_of", "by_cohort": [{"cohort": "YYYY-MM", ...}], "by_channel": [{"channel": key | None, ...}],
-    "totals": {...}} with the fields above in each group.
+    Result: ClvHistoricalResult, with the fields above in each group.
     """
     groups = buyer_groups(filters)
     by_cohort: dict[int, list[dict[str, Any]]] = defaultdict(list)

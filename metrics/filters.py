@@ -1,14 +1,29 @@
 """The filters every metric accepts (SPEC §4): as of a moment, a cohort of first-seen dates, an acquisition channel."""
 
 import json
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 from django.db.models import QuerySet
 
 from clm.base.days import day_end, day_start
 from lifecycle.models import Customer
+
+
+class FiltersJson(TypedDict):
+    """The filters a result was computed with; dates and moments in ISO 8601."""
+
+    as_of: str
+    cohort_start: str | None
+    cohort_end: str | None
+    channel: str | None
+    window_days: int | None
+
+
+def period_default(as_of: datetime, days: int = 30) -> tuple[date, date]:
+    """The `days` whole days ending on as_of's day: the default period of flows and rates."""
+    return as_of.date() - timedelta(days=days - 1), as_of.date()
 
 
 @dataclass(frozen=True)
@@ -25,8 +40,14 @@ class MetricFilters:
         """Canonical text of everything but `as_of`: with (kind, model, as_of day) it identifies a snapshot."""
         return json.dumps({k: v for k, v in self.as_json().items() if k != "as_of" and v is not None}, sort_keys=True)
 
-    def as_json(self) -> dict[str, Any]:
-        return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
+    def as_json(self) -> FiltersJson:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "cohort_start": self.cohort_start.isoformat() if self.cohort_start is not None else None,
+            "cohort_end": self.cohort_end.isoformat() if self.cohort_end is not None else None,
+            "channel": self.channel,
+            "window_days": self.window_days,
+        }
 
     def customers(self) -> QuerySet[Customer]:
         """The customers these filters select (first seen by as_of, in the cohort, acquired through the channel)."""

@@ -7,15 +7,61 @@ classification in the model, shown as "(new)".
 """
 
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from lifecycle.models import Customer, LifecycleModel, Stage
-from metrics.filters import MetricFilters
+from metrics.filters import FiltersJson, MetricFilters
 from metrics.funnel import transition_log
 
 NEW_LABEL = "(new)"
+
+
+class FlowStage(TypedDict):
+    key: str
+    name: str
+    name_de: str
+    kind: str
+    position: int
+
+
+# "from" and "in" are Python keywords: these two are declared in the functional syntax.
+FlowCell = TypedDict(
+    "FlowCell",
+    {
+        "from": str | None,  # null: a first classification
+        "from_name": str,
+        "to": str,
+        "to_name": str,
+        "count": int,  # transitions
+        "customers": int,  # distinct customers
+    },
+)
+FlowTotals = TypedDict(
+    "FlowTotals",
+    {
+        "transitions": int,
+        "customers": int,
+        "new": int,
+        "out": dict[str, int],  # stage key: transitions leaving it (every stage, zero included)
+        "in": dict[str, int],  # stage key: transitions entering it
+    },
+)
+
+
+class FlowsResult(TypedDict):
+    """Stage transitions from × to in a period (flows_compute)."""
+
+    model: str
+    as_of: str
+    start: str
+    end: str
+    filters: FiltersJson
+    new_label: str
+    stages: list[FlowStage]  # funnel order
+    cells: list[FlowCell]  # non-empty cells only
+    totals: FlowTotals
 
 
 def _period_log(*, model: LifecycleModel, start: datetime, end: datetime, filters: MetricFilters) -> QuerySet:
@@ -23,15 +69,10 @@ def _period_log(*, model: LifecycleModel, start: datetime, end: datetime, filter
     return transition_log(model=model, filters=filters).filter(at__gte=start, at__lte=end)
 
 
-def flows_compute(*, model: LifecycleModel, start: datetime, end: datetime, filters: MetricFilters) -> dict[str, Any]:
+def flows_compute(*, model: LifecycleModel, start: datetime, end: datetime, filters: MetricFilters) -> FlowsResult:
     """The from × to matrix of the model's transitions with start <= at <= end (capped at `filters.as_of`). 3 queries.
 
-    Result: {"model", "as_of", "start", "end", "filters", "new_label": "(new)",
-    "stages": [{"key", "name", "name_de", "kind", "position"}, …] (funnel order),
-    "cells": [{"from", "from_name", "to", "to_name", "count", "customers"}, …] (non-empty cells only; `from` is
-    null for first classifications; `count` = transitions, `customers` = distinct customers),
-    "totals": {"transitions", "customers", "new", "out": {stage key: transitions leaving it},
-    "in": {stage key: transitions entering it}}} (every stage listed in "out" and "in", zero included).
+    Result: FlowsResult.
     """
     stages = list(Stage.objects.filter(model=model).order_by("position", "pk"))
     by_id = {stage.pk: stage for stage in stages}
@@ -44,7 +85,7 @@ def flows_compute(*, model: LifecycleModel, start: datetime, end: datetime, filt
     )
     # Rows in matrix order: "(new)" first, then by the stages' funnel order.
     rows = sorted(rows, key=lambda row: (-1 if row[0] is None else order[row[0]], order[row[1]]))
-    cells = [
+    cells: list[FlowCell] = [
         {
             "from": by_id[from_id].key if from_id is not None else None,
             "from_name": by_id[from_id].name_en if from_id is not None else NEW_LABEL,

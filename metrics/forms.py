@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.forms import NameChoiceField
 from clm.base.days import day_end
 from lifecycle.models import Channel
-from metrics.filters import MetricFilters
-from metrics.kinds import period_default
+from metrics.filters import MetricFilters, period_default
 
 
 class FiltersForm(forms.Form):

@@ -12,15 +12,43 @@ of its customer list by construction.
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Min, Q, QuerySet, When
 
 from lifecycle.models import Customer, LifecycleModel, Stage, StageKind, StageTransition
-from metrics.filters import MetricFilters
+from metrics.filters import FiltersJson, MetricFilters
 
 FunnelOutcome = Literal["reached", "converted", "dropped"]
 OUTCOMES: tuple[str, ...] = ("reached", "converted", "dropped")
+
+
+class FunnelStep(TypedDict):
+    stage: str
+    name: str
+    name_de: str
+    position: int
+    reached: int
+    converted: int | None
+    conversion: float | None
+    drop_off: int | None
+    drop_off_rate: float | None
+    goal: float | None
+    benchmark: float | None
+    below_goal: bool
+    below_benchmark: bool
+    biggest_drop_off: bool
+
+
+class FunnelResult(TypedDict):
+    """Reached, conversion and drop-off per funnel step (funnel_compute)."""
+
+    model: str
+    as_of: str
+    filters: FiltersJson
+    window_days: int | None
+    customers: int
+    steps: list[FunnelStep]
 
 
 def transition_log(*, model: LifecycleModel, filters: MetricFilters) -> QuerySet[StageTransition]:
@@ -83,7 +111,7 @@ def funnel_compute(
     model: LifecycleModel,
     filters: MetricFilters,
     targets: Mapping[str, tuple[float | None, float | None]] | None = None,
-) -> dict[str, Any]:
+) -> FunnelResult:
     """The funnel of `model` as of `filters.as_of`: reached, conversion and drop-off per funnel step. Two queries.
 
     `targets` maps a stage key to (goal, benchmark) for that stage's conversion to the next step; a step whose
@@ -92,10 +120,8 @@ def funnel_compute(
     With `filters.window_days` = N, a step only counts as converted when the customer first entered the next
     step (or a later one) within N days of first entering this one (or a later one); reached() is unchanged.
 
-    Result: {"model", "as_of", "filters", "window_days", "customers", "steps": [{"stage", "name", "name_de",
-    "position", "reached", "converted", "conversion", "drop_off", "drop_off_rate", "goal", "benchmark",
-    "below_goal", "below_benchmark", "biggest_drop_off"}, …]}; the last step's converted / conversion /
-    drop-off are null, and so are rates whose step nobody reached.
+    Result: FunnelResult; the last step's converted / conversion / drop-off are null, and so are rates whose step
+    nobody reached.
     """
     stages = funnel_stages(model=model)
     window = filters.window_days
@@ -110,11 +136,11 @@ def funnel_compute(
         counts = {name: value or 0 for name, value in firsts.aggregate(**aggregates).items()}
 
     targets = targets or {}
-    steps = []
+    steps: list[FunnelStep] = []
     for i, stage in enumerate(stages):
         reached = counts[f"reached_{i}"]
         goal, benchmark = targets.get(stage.key, (None, None))
-        step: dict[str, Any] = {
+        step: FunnelStep = {
             "stage": stage.key,
             "name": stage.name_en,
             "name_de": stage.name_de,

@@ -11,7 +11,7 @@ found by the same anti-join as lifecycle.selectors.stage_counts_as_of; NPS reads
 """
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from django.db.models import (
     BooleanField,
@@ -30,7 +30,7 @@ from django.db.models.functions import Least
 from clm.base.sql import grouped_counts
 from lifecycle.features import FEATURES
 from lifecycle.models import Customer, Feedback, LifecycleModel, Order, OrderStatus, Stage, StageKind, StageTransition
-from metrics.filters import MetricFilters
+from metrics.filters import FiltersJson, MetricFilters
 from metrics.funnel import transition_log
 
 PROMOTERS = range(9, 11)
@@ -55,13 +55,89 @@ DEFINITIONS = {
 }
 
 
-def _rate(name: str, numerator: int, denominator: int, **extra: Any) -> dict[str, Any]:
+class Rate(TypedDict):
+    """A share 0–1 (null when the denominator is 0) with its goal and benchmark, which
+    metrics.targets.rates_with_targets fills in (rates_compute leaves them empty)."""
+
+    value: float | None
+    numerator: int
+    denominator: int
+    definition: str
+    goal: float | None
+    benchmark: float | None
+    benchmark_source: str
+    below_goal: bool
+    below_benchmark: bool
+
+
+class RetentionRate(Rate):
+    previous_start: str  # the previous period's first moment
+
+
+class StageRate(Rate):
+    transitions: int  # every such move in the period, for reference
+    note: NotRequired[str]  # only without a lifecycle model
+
+
+class NpsRate(Rate):
+    """value: the Net Promoter Score, −100…100."""
+
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class Rates(TypedDict):
+    conversion_rate: Rate
+    repeat_purchase_rate: Rate
+    retention_rate: RetentionRate
+    churn_rate: StageRate
+    reactivation_rate: StageRate
+    referral_rate: Rate
+    nps: NpsRate
+
+
+class NpsCounts(TypedDict):
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+
+
+class StageNps(NpsCounts):
+    stage: str | None  # null: respondents without a stage in the model by the end
+    name: str
+    name_de: str
+    kind: str | None
+
+
+class RatesResult(TypedDict):
+    """Every named rate over a period, and NPS per stage (rates_compute)."""
+
+    model: str | None
+    as_of: str
+    start: str
+    end: str
+    filters: FiltersJson
+    rates: Rates
+    nps_by_stage: list[StageNps]  # every stage in funnel order, then "(no stage)" respondents if any
+
+
+def _rate(name: str, numerator: int, denominator: int, **extra: Any) -> Any:
+    """A Rate (with the extra fields of its kind) whose targets are still empty."""
     return {
         "value": numerator / denominator if denominator else None,
         "numerator": numerator,
         "denominator": denominator,
         "definition": DEFINITIONS[name],
         **extra,
+        "goal": None,
+        "benchmark": None,
+        "benchmark_source": "",
+        "below_goal": False,
+        "below_benchmark": False,
     }
 
 
@@ -160,7 +236,7 @@ def _stage_rates(
     }
 
 
-def _nps_counts(rows: list[tuple[int, int]]) -> dict[str, Any]:
+def _nps_counts(rows: list[tuple[int, int]]) -> NpsCounts:
     """Promoters, passives and detractors of (score, respondents) rows, and the NPS (null without respondents)."""
     promoters = sum(n for score, n in rows if score in PROMOTERS)
     detractors = sum(n for score, n in rows if score in DETRACTORS)
@@ -176,7 +252,7 @@ def _nps_counts(rows: list[tuple[int, int]]) -> dict[str, Any]:
 
 def _nps(
     *, model: LifecycleModel | None, customers: QuerySet[Customer], end: datetime
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[NpsRate, list[StageNps]]:
     """NPS overall and per stage as of `end`: one query grouped by (stage, score), plus the model's stages."""
     answers = Feedback.objects.filter(submitted_at__lte=end, customer__in=customers.values("pk")).order_by()
     latest = _latest(answers, "submitted_at")
@@ -200,7 +276,7 @@ def _nps(
     )
     rate["value"] = overall["nps"]  # a score from −100 to 100, not the share numerator / denominator
 
-    by_stage = []
+    by_stage: list[StageNps] = []
     stages = list(Stage.objects.filter(model=model).order_by("position", "pk")) if model is not None else []
     for stage in stages:
         counts = _nps_counts([(score, n) for stage_id, score, n in rows if stage_id == stage.pk])
@@ -217,20 +293,16 @@ def _nps(
 
 def rates_compute(
     *, model: LifecycleModel | None, start: datetime, end: datetime, filters: MetricFilters
-) -> dict[str, Any]:
+) -> RatesResult:
     """Every named rate over [start, end] for the customers the filters select: 6 queries.
 
     `end` is capped at `filters.as_of`. The previous period of the retention rate is the same length just before:
     [start − (end − start + 1 µs), start). Churn, reactivation and NPS per stage need `model` (null rates, and NPS
     only overall, without one).
 
-    Result: {"model", "as_of", "start", "end", "filters",
-    "rates": {"conversion_rate" | "repeat_purchase_rate" | "retention_rate" | "churn_rate" | "reactivation_rate" |
-    "referral_rate" | "nps": {"value", "numerator", "denominator", "definition", …}},
-    "nps_by_stage": [{"stage", "name", "name_de", "kind", "responses", "promoters", "passives", "detractors",
-    "nps"}, …]} (every stage of the model in funnel order, zero included; then "(no stage)" respondents if any).
-    Rates are shares 0–1; NPS is −100…100 with `responses`, `promoters`, `passives`, `detractors`; retention adds
-    `previous_start`; churn and reactivation add `transitions` (all such moves in the period).
+    Result: RatesResult. Rates are shares 0–1; NPS is −100…100 with `responses`, `promoters`, `passives`,
+    `detractors`; retention adds `previous_start`; churn and reactivation add `transitions` (all such moves in the
+    period). The rates' goals and benchmarks are empty: metrics.targets.rates_with_targets fills them in.
     Raises ValueError when start is after end.
     """
     end = min(end, filters.as_of)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from django.db import connections
 from django.db.models import (
@@ -46,7 +46,7 @@ from django.utils.translation import gettext_noop
 from clm.base.sql import grouped_counts
 from lifecycle.features import FEATURES, Feature, FeatureType, feature_register
 from lifecycle.models import Customer, Order, OrderStatus
-from metrics.filters import MetricFilters
+from metrics.filters import FiltersJson, MetricFilters
 from metrics.models import MetricsRun, RfmBreakpoints
 
 DIMENSIONS: tuple[str, ...] = ("recency", "frequency", "monetary")
@@ -57,6 +57,76 @@ NONE_LABEL = "(none)"  # movement: not a buyer at that moment
 # (59.97 may come back as 59.970000000000006); comparing against edge + half a cent keeps ties tied on both
 # databases without changing any result on PostgreSQL, which sums exactly.
 MONEY_SLACK = Decimal("0.005")
+
+
+# --- results -----------------------------------------------------------------------------------------
+
+
+class BreakpointsJson(TypedDict):
+    """The 4 ascending quintile edges per dimension among all buyers as of a moment (empty without buyers)."""
+
+    as_of: str
+    buyers: int
+    recency_days: list[int]
+    frequency: list[int]
+    monetary: list[float]
+
+
+class RfmSegmentCount(TypedDict):
+    key: str
+    name: str
+    customers: int
+    share: float | None  # of the selected buyers
+
+
+class RfmScoreCount(TypedDict):
+    score: int
+    customers: int
+
+
+class RfmScores(TypedDict):
+    recency: list[RfmScoreCount]  # scores 1–5
+    frequency: list[RfmScoreCount]
+    monetary: list[RfmScoreCount]
+
+
+class RfmCell(TypedDict):
+    r: int
+    f: int
+    m: int
+    segment: str
+    customers: int
+
+
+# "from" is a Python keyword: declared in the functional syntax.
+SegmentMove = TypedDict("SegmentMove", {"from": str, "to": str, "customers": int})
+
+
+class RfmMovement(TypedDict):
+    """The selected customers by segment at `start` (from) and as of the day (to); "(none)": not a buyer then."""
+
+    start: str
+    breakpoints: BreakpointsJson
+    none_label: str
+    labels: list[str]
+    cells: list[SegmentMove]  # non-empty
+    stayed: int
+    moved: int
+    new_buyers: int
+
+
+class RfmResult(TypedDict):
+    """RFM scores and segments of the selected customers, and with a start their movement (rfm_compute)."""
+
+    as_of: str
+    filters: FiltersJson
+    customers: int  # selected
+    buyers: int  # selected buyers
+    breakpoints: BreakpointsJson
+    segments: list[RfmSegmentCount]  # every segment, SEGMENT_MAP order
+    scores: RfmScores
+    cells: list[RfmCell]  # non-empty (R, F, M) combinations, best first
+    movement: RfmMovement | None
 
 
 # --- segments ----------------------------------------------------------------------------------------
@@ -128,11 +198,11 @@ class RfmBreakpointsData:
     frequency: list[int]
     monetary: list[float]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> BreakpointsJson:
         return breakpoints_json(self)
 
 
-def breakpoints_json(breakpoints: Breakpoints) -> dict[str, Any]:
+def breakpoints_json(breakpoints: Breakpoints) -> BreakpointsJson:
     """Stored or computed breakpoints as plain JSON."""
     return {
         "as_of": breakpoints.as_of.isoformat(),
@@ -325,7 +395,7 @@ def _share(part: int, whole: int) -> float | None:
 
 def rfm_compute(
     *, filters: MetricFilters, start: datetime | None = None, breakpoints: Breakpoints | None = None
-) -> dict[str, Any]:
+) -> RfmResult:
     """RFM of the customers the filters select, as of `filters.as_of`: 6 queries, 11 with `start`.
 
     Scores use breakpoints among *all* buyers as of then (computed unless `breakpoints` is passed), so a customer's
@@ -333,13 +403,7 @@ def rfm_compute(
     movement matrix counts the selected customers by their segment as of `start` (scored with breakpoints computed
     as of `start`) and as of as_of; "(none)" means not a buyer at that moment.
 
-    Result: {"as_of", "filters", "customers" (selected), "buyers" (selected buyers),
-    "breakpoints": {"as_of", "buyers" (all buyers), "recency_days", "frequency", "monetary"},
-    "segments": [{"key", "name", "customers", "share"}, …] (every segment, SEGMENT_MAP order; share of buyers),
-    "scores": {"recency"|"frequency"|"monetary": [{"score", "customers"}, …] (scores 1–5)},
-    "cells": [{"r", "f", "m", "segment", "customers"}, …] (non-empty (R, F, M) combinations, best first),
-    "movement": null | {"start", "breakpoints", "none_label": "(none)", "labels": [segment keys…, "(none)"],
-    "cells": [{"from", "to", "customers"}, …] (non-empty), "moved", "stayed", "new_buyers"}}.
+    Result: RfmResult.
     """
     as_of = filters.as_of
     if breakpoints is None:
@@ -349,7 +413,7 @@ def rfm_compute(
     buyers = 0
     by_segment = dict.fromkeys(SEGMENTS, 0)
     by_score: dict[str, dict[int, int]] = {dimension: dict.fromkeys(SCORES, 0) for dimension in DIMENSIONS}
-    cells = []
+    cells: list[RfmCell] = []
     for r, f, m, segment, n in rows:  # at most 125 (R, F, M) combinations
         buyers += n
         by_segment[segment] += n
@@ -377,7 +441,7 @@ def rfm_compute(
     }
 
 
-def _movement(*, filters: MetricFilters, start: datetime, breakpoints: Breakpoints) -> dict[str, Any]:
+def _movement(*, filters: MetricFilters, start: datetime, breakpoints: Breakpoints) -> RfmMovement:
     """From × to segment counts between `start` and as_of (5 queries: breakpoints as of start, then one aggregate).
 
     Completed orders by `start` are still there at as_of, so every buyer at start is a buyer at as_of: the buyers

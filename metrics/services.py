@@ -20,7 +20,7 @@ from clm.base.days import day_end
 from clm.base.locks import job_lock, proves_exclusive
 from lifecycle.models import LifecycleModel, RunStatus, StageTransition
 from metrics.filters import MetricFilters
-from metrics.kinds import KINDS, params_key, period_default
+from metrics.kinds import KINDS, params_key
 from metrics.models import MetricsJob, MetricSnapshot, MetricsRun, PipelineSnapshot
 
 logger = logging.getLogger(__name__)
@@ -115,30 +115,21 @@ class SnapshotRequest:
 
 
 def default_snapshot_requests(*, as_of: datetime) -> list[SnapshotRequest]:
-    """What pages and the API ask for without filters: precomputed so they read a stored row."""
-    start, end = period_default(as_of)
-    effectiveness_start, _ = period_default(as_of, days=90)  # the channel plan page's default period
+    """What pages and the API ask for without filters (each kind's `snapshots`, per active model for the kinds
+    computed per model): precomputed so they read a stored row."""
     requests: list[SnapshotRequest] = []
     for model in LifecycleModel.objects.filter(active=True):
         requests += [
-            SnapshotRequest("funnel", model, {}),
-            SnapshotRequest("time_in_stage", model, {}),
-            SnapshotRequest("flows", model, {"start": start, "end": end}),
-            SnapshotRequest("rates", model, {"start": start, "end": end}),
-            # the overview compares with the 30 days before
-            SnapshotRequest("rates", model, {"start": start - timedelta(days=30), "end": end - timedelta(days=30)}),
-            SnapshotRequest(
-                "channel_effectiveness", model, {"start": effectiveness_start, "end": end, "window_days": 30}
-            ),
+            SnapshotRequest(kind.name, model, params)
+            for kind in KINDS.values()
+            if kind.per_model
+            for params in kind.snapshots(as_of)
         ]
     requests += [
-        SnapshotRequest("cohorts", None, {"measure": "share"}),
-        SnapshotRequest("cohorts", None, {"measure": "revenue"}),
-        SnapshotRequest("rfm", None, {"start": as_of.date() - timedelta(days=90)}),  # the cohorts page's default
-        SnapshotRequest("activity", None, {"interval": "week"}),
-        SnapshotRequest("activity", None, {"interval": "month"}),
-        SnapshotRequest("cac", None, {}),
-        SnapshotRequest("clv_historical", None, {}),
+        SnapshotRequest(kind.name, None, params)
+        for kind in KINDS.values()
+        if not kind.per_model
+        for params in kind.snapshots(as_of)
     ]
     return requests
 

@@ -12,14 +12,14 @@ is the smaller one).
 """
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connections
 from django.db.models import F, QuerySet, Value, Window
 from django.db.models.functions import Floor, Lead
 
 from lifecycle.models import LifecycleModel, Stage, StageKind
-from metrics.filters import MetricFilters
+from metrics.filters import FiltersJson, MetricFilters
 from metrics.funnel import first_entries, transition_log
 from metrics.sql import DaysBetween
 
@@ -32,12 +32,58 @@ PERCENTILES: tuple[int, ...] = (50, 75, 90)
 DAY_EPSILON = 1e-9
 
 
+class HistogramBin(TypedDict):
+    label: str
+    min_days: int
+    max_days: int | None  # null: the last bin, open-ended
+
+
+class StageStays(TypedDict):
+    """The stays in a stage: statistics of the completed ones (null without any)."""
+
+    stage: str
+    name: str
+    name_de: str
+    kind: str
+    position: int
+    completed: int
+    ongoing: int
+    median_days: int | None
+    p75_days: int | None
+    p90_days: int | None
+    histogram: list[int]  # count per bin
+
+
+class StepConversion(TypedDict):
+    """The customers who reached both funnel steps, and the days between (null without any)."""
+
+    from_stage: str
+    to_stage: str
+    converted: int
+    median_days: int | None
+    p75_days: int | None
+    p90_days: int | None
+    histogram: list[int]
+
+
+class TimeInStageResult(TypedDict):
+    """Time in each stage and between consecutive funnel steps (time_in_stage_compute)."""
+
+    model: str
+    as_of: str
+    filters: FiltersJson
+    percentile_method: str
+    bins: list[HistogramBin]
+    stages: list[StageStays]  # every stage, funnel order
+    conversions: list[StepConversion]
+
+
 def _whole_days(earlier: Any, later: Any) -> Floor:
     """Whole days from `earlier` to `later` (NULL when either is), the same on PostgreSQL and SQLite."""
     return Floor(DaysBetween(earlier, later) + Value(DAY_EPSILON))
 
 
-def bins() -> list[dict[str, Any]]:
+def bins() -> list[HistogramBin]:
     """The histogram bins: [min_days, max_days) each, labelled "0-7" … "365+"."""
     uppers = [*BIN_EDGES[1:], None]
     return [
@@ -97,7 +143,7 @@ def _as_counts(rows: Iterable[tuple[Any, int]]) -> dict[int, int]:
     return counts
 
 
-def time_in_stage_compute(*, model: LifecycleModel, filters: MetricFilters) -> dict[str, Any]:
+def time_in_stage_compute(*, model: LifecycleModel, filters: MetricFilters) -> TimeInStageResult:
     """How long customers stay in each stage, and how long they take from one funnel step to the next. 3 queries.
 
     Per stage (every stage, funnel order): completed stays (left by as_of), ongoing stays, and the median, p75,
@@ -106,10 +152,7 @@ def time_in_stage_compute(*, model: LifecycleModel, filters: MetricFilters) -> d
     to first entering step i + 1 (or a later step) — the same moments the funnel counts with; the funnel's
     conversion window does not apply here.
 
-    Result: {"model", "as_of", "filters", "percentile_method", "bins": [{"label", "min_days", "max_days"}, …],
-    "stages": [{"stage", "name", "name_de", "kind", "position", "completed", "ongoing", "median_days",
-    "p75_days", "p90_days", "histogram": [count per bin]}, …], "conversions": [{"from_stage", "to_stage",
-    "converted", "median_days", "p75_days", "p90_days", "histogram"}, …]}; statistics are null without stays.
+    Result: TimeInStageResult; statistics are null without stays.
     """
     stages = list(Stage.objects.filter(model=model).order_by("position", "pk"))
     funnel = [stage for stage in stages if stage.kind == StageKind.FUNNEL]
@@ -138,7 +181,7 @@ def time_in_stage_compute(*, model: LifecycleModel, filters: MetricFilters) -> d
         for i in per_step:
             per_step[i] = _as_counts((days, n) for grp, _, days, n in rows if grp == i and days is not None)
 
-    stage_rows = []
+    stage_rows: list[StageStays] = []
     for stage in stages:
         statistics = day_statistics(by_stage[stage.pk])
         stage_rows.append(
@@ -153,7 +196,7 @@ def time_in_stage_compute(*, model: LifecycleModel, filters: MetricFilters) -> d
                 **statistics,
             }
         )
-    conversions = []
+    conversions: list[StepConversion] = []
     for i, counts in per_step.items():
         statistics = day_statistics(counts)
         conversions.append(

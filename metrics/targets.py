@@ -8,6 +8,7 @@ from typing import Any
 
 from lifecycle.models import LifecycleModel
 from metrics.models import MetricTarget
+from metrics.rates import RatesResult
 
 RATE_LABELS = {
     "conversion_rate": "Conversion rate (leads → first-time customers)",
@@ -67,7 +68,7 @@ def below_target(value: float | None, target: float | None, direction: str) -> b
     return value > target if direction == MetricTarget.Direction.LOWER else value < target
 
 
-def rates_with_targets(result: dict) -> dict:
+def rates_with_targets(result: RatesResult) -> RatesResult:
     """Each rate of a rates result with its goal, benchmark (and source) and whether it misses them."""
     targets = {target.metric: target for target in MetricTarget.objects.filter(metric__in=list(result["rates"]))}
     for name, rate in result["rates"].items():

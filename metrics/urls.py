@@ -3,7 +3,19 @@
 from django.urls import path
 
 from lifecycle.pages import default_model_redirect
-from metrics import apis, views, views_cohorts, views_overview, views_stages
+from metrics import views, views_overview, views_stages
+from metrics.apis.customers import (
+    ActivityCustomersApi,
+    CohortCustomersApi,
+    ModelFlowCustomersApi,
+    ModelFunnelCustomersApi,
+    RfmCustomersApi,
+)
+from metrics.apis.pipeline import ModelPipelineHistoryApi
+from metrics.apis.results import MetricApi
+from metrics.apis.targets import MetricTargetListApi
+from metrics.apis.value import ClvApi, CustomerValueApi
+from metrics.views_cohorts import cohorts, journey, value
 
 urlpatterns = [
     path("funnel/", default_model_redirect("funnel"), name="funnel-default"),
@@ -14,34 +26,34 @@ urlpatterns = [
     path("models/<slug:key>/flows/", views_stages.flows, name="flows"),
     path("models/<slug:key>/flows/customers/", views_stages.flow_customers, name="flow-customers"),
     path("models/<slug:key>/stages/<slug:stage_key>/", views_stages.stage, name="stage"),
-    path("cohorts/", views_cohorts.cohorts, name="cohorts"),
-    path("cohorts/customers/", views_cohorts.cohort_customers_view, name="cohort-customers"),
-    path("value/", views_cohorts.value, name="value"),
-    path("customers/<str:external_id>/", views_cohorts.journey, name="journey"),
+    path("cohorts/", cohorts.cohorts, name="cohorts"),
+    path("cohorts/customers/", cohorts.cohort_customers_view, name="cohort-customers"),
+    path("value/", value.value, name="value"),
+    path("customers/<str:external_id>/", journey.journey, name="journey"),
 ]
 
 api_urlpatterns = [
-    path("models/<str:key>/funnel/", apis.ModelFunnelApi.as_view(), name="api-model-funnel"),
+    path("models/<str:key>/funnel/", MetricApi.for_kind("funnel", under_model=True).as_view(), name="api-model-funnel"),
+    path("models/<str:key>/funnel/customers/", ModelFunnelCustomersApi.as_view(), name="api-model-funnel-customers"),
+    path("models/<str:key>/flows/", MetricApi.for_kind("flows", under_model=True).as_view(), name="api-model-flows"),
+    path("models/<str:key>/flows/customers/", ModelFlowCustomersApi.as_view(), name="api-model-flow-customers"),
     path(
-        "models/<str:key>/funnel/customers/", apis.ModelFunnelCustomersApi.as_view(), name="api-model-funnel-customers"
+        "models/<str:key>/time-in-stage/",
+        MetricApi.for_kind("time_in_stage", under_model=True).as_view(),
+        name="api-model-time-in-stage",
     ),
-    path("models/<str:key>/flows/", apis.ModelFlowsApi.as_view(), name="api-model-flows"),
-    path("models/<str:key>/flows/customers/", apis.ModelFlowCustomersApi.as_view(), name="api-model-flow-customers"),
-    path("models/<str:key>/time-in-stage/", apis.ModelTimeInStageApi.as_view(), name="api-model-time-in-stage"),
-    path(
-        "models/<str:key>/pipeline/history/", apis.ModelPipelineHistoryApi.as_view(), name="api-model-pipeline-history"
-    ),
-    path("metrics/rates/", apis.RatesApi.as_view(), name="api-metrics-rates"),
-    path("metrics/cohorts/", apis.CohortsApi.as_view(), name="api-metrics-cohorts"),
-    path("metrics/cohorts/customers/", apis.CohortCustomersApi.as_view(), name="api-metrics-cohort-customers"),
-    path("metrics/rfm/", apis.RfmApi.as_view(), name="api-metrics-rfm"),
-    path("metrics/rfm/customers/", apis.RfmCustomersApi.as_view(), name="api-metrics-rfm-customers"),
-    path("metrics/activity/", apis.ActivityApi.as_view(), name="api-metrics-activity"),
-    path("metrics/activity/customers/", apis.ActivityCustomersApi.as_view(), name="api-metrics-activity-customers"),
-    path("metrics/cac/", apis.CacApi.as_view(), name="api-metrics-cac"),
-    path("metrics/clv/", apis.ClvApi.as_view(), name="api-metrics-clv"),
-    path("metrics/clv/historical/", apis.ClvHistoricalApi.as_view(), name="api-metrics-clv-historical"),
-    path("metrics/clv/accuracy/", apis.ClvAccuracyApi.as_view(), name="api-metrics-clv-accuracy"),
-    path("metrics/targets/", apis.MetricTargetListApi.as_view(), name="api-metrics-targets"),
-    path("customers/<str:external_id>/value/", apis.CustomerValueApi.as_view(), name="api-customer-value"),
+    path("models/<str:key>/pipeline/history/", ModelPipelineHistoryApi.as_view(), name="api-model-pipeline-history"),
+    path("metrics/rates/", MetricApi.for_kind("rates").as_view(), name="api-metrics-rates"),
+    path("metrics/cohorts/", MetricApi.for_kind("cohorts").as_view(), name="api-metrics-cohorts"),
+    path("metrics/cohorts/customers/", CohortCustomersApi.as_view(), name="api-metrics-cohort-customers"),
+    path("metrics/rfm/", MetricApi.for_kind("rfm").as_view(), name="api-metrics-rfm"),
+    path("metrics/rfm/customers/", RfmCustomersApi.as_view(), name="api-metrics-rfm-customers"),
+    path("metrics/activity/", MetricApi.for_kind("activity").as_view(), name="api-metrics-activity"),
+    path("metrics/activity/customers/", ActivityCustomersApi.as_view(), name="api-metrics-activity-customers"),
+    path("metrics/cac/", MetricApi.for_kind("cac").as_view(), name="api-metrics-cac"),
+    path("metrics/clv/", ClvApi.as_view(), name="api-metrics-clv"),
+    path("metrics/clv/historical/", MetricApi.for_kind("clv_historical").as_view(), name="api-metrics-clv-historical"),
+    path("metrics/clv/accuracy/", MetricApi.for_kind("clv_accuracy").as_view(), name="api-metrics-clv-accuracy"),
+    path("metrics/targets/", MetricTargetListApi.as_view(), name="api-metrics-targets"),
+    path("customers/<str:external_id>/value/", CustomerValueApi.as_view(), name="api-customer-value"),
 ]

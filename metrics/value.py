@@ -10,7 +10,7 @@ purchase day starts the customer's clock and is not a repeat purchase.
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from django.db import connection, transaction
@@ -265,7 +265,53 @@ def _customer_values_write(fit: ClvFit, columns: dict[str, NDArray]) -> None:
 # --- accuracy -------------------------------------------------------------------------------------------------
 
 
-def _accuracy_row(customers: int, predicted: float, actual: int) -> dict[str, Any]:
+class AccuracyRow(TypedDict):
+    """Predicted and actual repeat purchases (purchase days) in the holdout."""
+
+    customers: int
+    predicted: float
+    actual: int
+    error: float  # predicted − actual
+    relative_error: float | None  # error / actual; null without actual purchases
+
+
+class AccuracyCohort(AccuracyRow):
+    cohort: str  # YYYY-MM of the first purchase
+
+
+class BgNbdJson(TypedDict):
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+
+
+class AccuracyWeek(TypedDict):
+    """Cumulative repeat purchases by the end of a holdout week."""
+
+    week: float
+    end: str
+    predicted: float
+    actual: int
+
+
+class ClvAccuracyResult(TypedDict):
+    """BG/NBD fitted up to the calibration end against the holdout after it (clv_accuracy)."""
+
+    calibration_end: str
+    holdout_end: str
+    holdout_days: int
+    holdout_weeks: float
+    time_unit: str
+    bgnbd: BgNbdJson
+    repeat_customers: int
+    total: AccuracyRow
+    cohorts: list[AccuracyCohort]
+    weekly: list[AccuracyWeek]
+
+
+def _accuracy_row(customers: int, predicted: float, actual: int) -> AccuracyRow:
     error = predicted - actual
     return {
         "customers": int(customers),
@@ -276,7 +322,7 @@ def _accuracy_row(customers: int, predicted: float, actual: int) -> dict[str, An
     }
 
 
-def clv_accuracy(*, calibration_end: datetime, holdout_end: datetime | None = None) -> dict[str, Any]:
+def clv_accuracy(*, calibration_end: datetime, holdout_end: datetime | None = None) -> ClvAccuracyResult:
     """How well BG/NBD fitted on the events up to `calibration_end` predicts the repeat purchases after it.
 
     The fit is not stored. Customers are those with a completed order by `calibration_end` (later newcomers
@@ -312,7 +358,7 @@ def clv_accuracy(*, calibration_end: datetime, holdout_end: datetime | None = No
     predicted = bgnbd_expected_purchases(params, holdout_days / DAYS_PER_WEEK, s.frequency, s.recency, s.age)
     _check_finite(params, predicted)
     months = s.first_day.astype("datetime64[D]").astype("datetime64[M]")
-    cohorts = []
+    cohorts: list[AccuracyCohort] = []
     for month in np.unique(months):  # a few dozen months: array sums per cohort
         members = months == month
         cohorts.append(
@@ -341,7 +387,7 @@ def clv_accuracy(*, calibration_end: datetime, holdout_end: datetime | None = No
 
 def _weekly_series(
     params: BgNbdParams, s: CustomerSummaries, holdout: QuerySet[Order], calibration_end: datetime, holdout_days: int
-) -> list[dict[str, Any]]:
+) -> list[AccuracyWeek]:
     """Cumulative predicted vs actual repeat purchases at the end of each holdout week (FHL 2005, figure 4)."""
     calibration_customer = Order.objects.filter(
         customer=OuterRef("customer_id"), status=OrderStatus.COMPLETED, placed_at__lte=calibration_end
@@ -365,7 +411,7 @@ def _weekly_series(
     offsets = list(range(step, holdout_days, step)) + [holdout_days]
     # Customers sharing (x, t_x, T) share the prediction: evaluate each distinct row once per point.
     rows, counts = np.unique(np.column_stack([s.frequency, s.recency, s.age]), axis=0, return_counts=True)
-    series = []
+    series: list[AccuracyWeek] = []
     for offset in offsets:
         expected = bgnbd_expected_purchases(params, offset / DAYS_PER_WEEK, rows[:, 0], rows[:, 1], rows[:, 2])
         series.append(

@@ -25,9 +25,9 @@ from clm.base.health import health_report
 from lifecycle.models import ClassificationRun, LifecycleModel, Stage
 from lifecycle.pages import model_or_404, page_context
 from lifecycle.selectors import data_summary, model_pipeline
-from metrics.filters import MetricFilters
+from metrics.filters import MetricFilters, period_default
 from metrics.forms import FiltersForm
-from metrics.kinds import params_key, period_default
+from metrics.kinds import params_key
 from metrics.models import ClvFit, CustomerValue
 from metrics.selectors import clv_fit_latest, metrics_runs_latest, pipeline_series
 from metrics.services import metric_result

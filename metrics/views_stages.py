@@ -22,10 +22,9 @@ from lifecycle.conditions import conditions_describe
 from lifecycle.models import LifecycleModel, Stage
 from lifecycle.pages import model_or_404, page_context
 from lifecycle.selectors import customer_list
-from metrics.filters import MetricFilters
+from metrics.filters import MetricFilters, period_default
 from metrics.flows import flow_customers as flow_customer_queryset
 from metrics.forms import PeriodForm
-from metrics.kinds import period_default
 from metrics.selectors import pipeline_series
 from metrics.services import metric_result
 from metrics.views import PAGE_SIZE, customers_searched

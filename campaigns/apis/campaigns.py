@@ -7,13 +7,11 @@ written), 404 for an unknown campaign. Reads need the read scope, changes the wr
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
-from rest_framework.fields import get_error_detail
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,12 +19,13 @@ from rest_framework.views import APIView
 
 from campaigns.campaigns.crud import campaign_create, campaign_get, campaign_list, campaign_update
 from campaigns.campaigns.results import campaign_results
-from campaigns.campaigns.spend import campaign_spend_record_status
+from campaigns.campaigns.spend import campaign_spend_record_many
 from campaigns.campaigns.validation import MAX_ATTRIBUTION_DAYS
 from campaigns.models import Campaign, CampaignStatus, SpendPeriod
 from clm.base.api import CanRead, CanWrite
 from clm.base.api_errors import BadRequest, Conflict, InvalidBatch, batch_items, error_responses, field_errors
 from lifecycle.apis.common import MomentField
+from lifecycle.ingest import IngestRejected
 
 _ID_PARAMETER = OpenApiParameter("campaign_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Campaign id")
 
@@ -267,7 +266,9 @@ class CampaignDetailApi(APIView):
 
 class SpendInputSerializer(serializers.Serializer):
     period = serializers.ChoiceField(choices=SpendPeriod.choices)
-    date = serializers.DateField(help_text="The day; for monthly spend any day of the month (stored as the first)")
+    date = serializers.DateField(
+        help_text="The day; for monthly spend the first day of the month (another day is refused)"
+    )
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
 
     class Meta:
@@ -303,8 +304,9 @@ class CampaignSpendApi(APIView):
         operation_id="campaign_spend_record",
         summary="Record a campaign's spend per day or month",
         description="Send one object or a list. Each row replaces what was recorded for the same period and date "
-        "(so resending changes nothing); monthly dates are stored as the first of the month. The batch is "
-        "validated whole: if any item is invalid, nothing is written and every error is listed.",
+        "(so resending changes nothing); a monthly date must be the first of its month, as in `marketing-spend/` "
+        "(the same checks: this writes through it). The batch is validated whole: if any item is invalid, nothing "
+        "is written and every error is listed.",
         parameters=[_ID_PARAMETER],
         request=SpendInputSerializer(many=True),
         responses={200: _SPEND_RESULT, 201: _SPEND_RESULT, **error_responses(400, 404, 409)},
@@ -329,30 +331,24 @@ class CampaignSpendApi(APIView):
                 errors.extend(field_errors(serializer.errors, index=index))
         if errors:
             raise InvalidBatch(errors=errors, items=len(items))
-        results = []
         try:
-            with transaction.atomic():
-                for index, data in enumerate(valid):
-                    try:
-                        recorded = campaign_spend_record_status(campaign=campaign, **data)
-                    except DjangoValidationError as error:
-                        errors.extend(field_errors(get_error_detail(error), index=index))
-                        continue
-                    results.append(
-                        {
-                            "index": index,
-                            "status": recorded.status,
-                            "period": recorded.spend.period,
-                            "date": recorded.spend.date,
-                            "amount": recorded.spend.amount,
-                        }
-                    )
-                if errors:
-                    raise InvalidBatch(errors=errors, items=len(items))  # rolls the batch back
+            recorded = campaign_spend_record_many(campaign=campaign, entries=valid)
+        except IngestRejected as rejected:
+            raise InvalidBatch(errors=[vars(error) for error in rejected.errors], items=len(items)) from None
         except IntegrityError:
             raise Conflict(
                 "A concurrent request wrote the same spend; nothing was written, retry.", code="concurrent_write"
             ) from None
+        results = [
+            {
+                "index": index,
+                "status": item.status,
+                "period": item.spend.period,
+                "date": item.spend.date,
+                "amount": item.spend.amount,
+            }
+            for index, item in enumerate(recorded)
+        ]
         spend_to_date = campaign_get(campaign_id=campaign_id).spend_to_date
         created = any(result["status"] == "created" for result in results)
         # DRF's JSON encoder writes Decimals as numbers and dates as YYYY-MM-DD.

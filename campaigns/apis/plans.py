@@ -31,7 +31,7 @@ from campaigns.plans import (
 from clm.base.api import CanRead, CanWrite
 from clm.base.api_errors import error_responses
 from clm.base.days import day_end, day_start
-from lifecycle.apis.common import model_or_error
+from lifecycle.apis.common import BilingualStageSerializer, StageSerializer, model_or_error
 from lifecycle.models import Channel, LifecycleModel, Stage
 
 # The longest period and window the effectiveness endpoint accepts (a bound on the work of one request).
@@ -123,16 +123,6 @@ class ChannelPlanMatrixApi(APIView):
         model = serializers.CharField(required=False, help_text="A model's key; omitted: the default model")
 
     class OutputSerializer(serializers.Serializer):
-        class StageSerializer(serializers.Serializer):
-            key = serializers.CharField()
-            name = serializers.CharField(source="name_en")
-            name_de = serializers.CharField()
-            kind = serializers.CharField(help_text="funnel or exit")
-            position = serializers.IntegerField()
-
-            class Meta:
-                ref_name = "PlanMatrixStage"
-
         class ChannelSerializer(serializers.Serializer):
             key = serializers.CharField()
             name = serializers.CharField(source="name_en")
@@ -156,7 +146,7 @@ class ChannelPlanMatrixApi(APIView):
                 ref_name = "PlanMatrixRow"
 
         model = serializers.CharField()
-        stages = StageSerializer(many=True, help_text="The rows: every stage in funnel order")
+        stages = BilingualStageSerializer(many=True, help_text="The rows: every stage in funnel order")
         channels = ChannelSerializer(many=True, help_text="The columns: the active channels")
         rows = RowSerializer(many=True)
         plans = PlanOutputSerializer(many=True, help_text="Every plan of the model (inactive channels' too)")
@@ -345,15 +335,6 @@ class ChannelEffectivenessApi(APIView):
             }
 
     class OutputSerializer(serializers.Serializer):
-        class StageSerializer(serializers.Serializer):
-            key = serializers.CharField()
-            name = serializers.CharField()
-            kind = serializers.CharField(help_text="funnel or exit")
-            position = serializers.IntegerField()
-
-            class Meta:
-                ref_name = "EffectivenessStage"
-
         class ChannelSerializer(serializers.Serializer):
             key = serializers.CharField()
             name = serializers.CharField()

@@ -1,6 +1,7 @@
 """Campaigns API: segments out (routes: campaigns/urls.py).
 
-`GET models/{key}/stages/{stage}/export.csv` streams the customers currently in a stage as CSV (read scope).
+`GET models/{key}/stages/{stage}/export.csv` streams the customers currently in a stage as CSV (read scope): those
+subscribed to email marketing unless `consent=` names another channel or `any`.
 Errors are JSON and nothing is streamed: 404 `{"detail"}` for an unknown model or stage, 400
 `{"<parameter>": ["message"]}` for a bad filter.
 """
@@ -22,6 +23,7 @@ from campaigns.segments import SEGMENT_COLUMNS, SegmentFilters, segment_rows
 from clm.base.api_errors import error_responses
 from clm.base.exports import csv_rows
 from lifecycle.apis.common import model_not_found
+from lifecycle.consent import consent_export_field, consent_filename
 from lifecycle.models import Channel
 from lifecycle.selectors import lifecycle_model_get, stage_get, stage_keys
 
@@ -42,6 +44,7 @@ class SegmentExportApi(APIView):
     content_negotiation_class = FirstRendererNegotiation
 
     class InputSerializer(serializers.Serializer):
+        consent = consent_export_field()
         experiment = serializers.CharField(
             required=False, help_text="Only customers exposed to this experiment (its key)"
         )
@@ -92,15 +95,19 @@ class SegmentExportApi(APIView):
                 channel=channel,
                 touchpoint=attrs.get("touchpoint", "with"),
                 since=attrs.get("since"),
+                consent=attrs["consent"],
             )
 
     @extend_schema(
         operation_id="segment_export",
         summary="Export the customers of a stage as CSV (streamed)",
-        description="Every customer currently in the stage, by customer id, with the columns "
+        description="The customers currently in the stage who are subscribed to email marketing (`consent=sms`: to "
+        "SMS; `consent=any`: every customer), by customer id, with the columns "
         f"`{', '.join(SEGMENT_COLUMNS)}`. p_alive and predicted_clv_365d (expected spend over the next 365 days) "
-        "come from the latest CLV fit and are empty for customers without a prediction. Optional filters: "
-        "exposed to an experiment (variant); with or without a touchpoint on a channel (since a day).",
+        "come from the latest CLV fit and are empty for customers without a prediction. The file name says whom "
+        "the file holds: `{model}-{stage}-email-consented.csv`, `…-sms-consented.csv` or "
+        "`…-regardless-of-consent.csv`. Optional filters: exposed to an experiment (variant); with or without a "
+        "touchpoint on a channel (since a day).",
         parameters=[
             OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="The model's key"),
             OpenApiParameter("stage", OpenApiTypes.STR, OpenApiParameter.PATH, description="The stage's key"),
@@ -123,7 +130,9 @@ class SegmentExportApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         # Nothing is read before the first chunk is requested, so every error above is answered before streaming.
-        rows = segment_rows(stage=found, filters=params.validated_data)
+        filters = params.validated_data
+        rows = segment_rows(stage=found, filters=filters)
         response = StreamingHttpResponse(csv_rows(SEGMENT_COLUMNS, rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{model.key}-{found.key}.csv"'
+        filename = consent_filename(f"{model.key}-{found.key}", filters.consent)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -1,14 +1,21 @@
-"""Recording a campaign's spend for a day or a month, on its channel and under its code."""
+"""Recording a campaign's spend for a day or a month, on its channel and under its code.
 
+It writes through the marketing_spend ingest kind (campaigns/ingest_kinds.py), the one write path of spend: the same
+checks and messages (a monthly date must be the first of its month), the same upsert by (channel, campaign code,
+period, date) as the marketing-spend/ API and the CSV import.
+"""
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from django.db import transaction
-from django.utils.translation import gettext as _
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from campaigns.campaigns.validation import EARLIEST_DATE, FieldErrors, amount_parse, date_parse, latest_allowed_day
-from campaigns.models import Campaign, MarketingSpend, SpendPeriod
+from campaigns.ingest_kinds import MARKETING_SPEND
+from campaigns.models import Campaign, MarketingSpend
+from lifecycle.ingest import IngestRejected, records_ingest
 
 
 @dataclass(frozen=True)
@@ -17,48 +24,40 @@ class SpendRecorded:
     status: str  # created, updated or unchanged
 
 
-def campaign_spend_record(
-    *, campaign: Campaign, period: str, date: date | str, amount: Decimal | int | str
-) -> MarketingSpend:
-    """Record the campaign's spend for one day or month on its channel, replacing what was recorded for it.
+def campaign_spend_record_many(*, campaign: Campaign, entries: Sequence[Mapping[str, Any]]) -> list[SpendRecorded]:
+    """Record the campaign's spend, each entry a {period, date, amount} for one day or month, on its channel and
+    under its code, replacing what was recorded for that period and date; one SpendRecorded per entry, in order.
 
-    The row is matched by its natural key (channel, campaign code, period, date), so sending the same spend again
-    changes nothing. A monthly date is moved to the first of its month. Refused (ValidationError naming the
-    field): an unknown period, an unparseable date, a date before 1970 or in the future, a negative amount.
+    The entries are validated whole and written in one transaction: if any is invalid, IngestRejected lists every
+    problem with its entry's index and nothing is written. Sending the same spend again changes nothing.
     """
-    return campaign_spend_record_status(campaign=campaign, period=period, date=date, amount=amount).spend
+    items = [{**entry, "channel": campaign.channel.key, "campaign_code": campaign.code} for entry in entries]
+    result = records_ingest(kind=MARKETING_SPEND, items=items)
+    rows = MarketingSpend.objects.in_bulk([item.id for item in result.items])
+    return [SpendRecorded(rows[item.id], item.status) for item in result.items]
 
 
 def campaign_spend_record_status(
     *, campaign: Campaign, period: str, date: date | str, amount: Decimal | int | str
 ) -> SpendRecorded:
-    """campaign_spend_record, also saying whether the row was created, updated or already so."""
-    errors = FieldErrors()
-    if period not in SpendPeriod.values:
-        known = ", ".join(SpendPeriod.values)
-        errors.add("period", _("Unknown period %(period)r; known: %(known)s.") % {"period": period, "known": known})
-    day = date_parse(date, "date", errors)
-    if day is not None:
-        if period == SpendPeriod.MONTH:
-            day = day.replace(day=1)
-        if day < EARLIEST_DATE:
-            errors.add("date", _("Date is before 1970-01-01."))
-        elif day > latest_allowed_day():
-            errors.add("date", _("%(day)s is in the future; record spend once it is spent.") % {"day": day})
-    value = amount_parse(amount, "amount", errors)
-    errors.raise_if_any()
-    with transaction.atomic():
-        spend, created = MarketingSpend.objects.select_for_update().get_or_create(
-            channel_id=campaign.channel_id,
-            campaign_code=campaign.code,
-            period=period,
-            date=day,
-            defaults={"amount": value},
+    """Record one day's or month's spend of the campaign (campaign_spend_record_many), also saying whether the row
+    was created, updated or already so. Refused with a ValidationError naming each bad field: an unknown period, an
+    unparseable date, a date before 1970 or in the future, a monthly date not on the first of its month, a negative
+    amount or one with more than two decimals."""
+    try:
+        [recorded] = campaign_spend_record_many(
+            campaign=campaign, entries=[{"period": period, "date": date, "amount": amount}]
         )
-        if created:
-            return SpendRecorded(spend, "created")
-        if spend.amount == value:
-            return SpendRecorded(spend, "unchanged")
-        spend.amount = value
-        spend.save(update_fields=["amount", "updated_at"])
-        return SpendRecorded(spend, "updated")
+    except IngestRejected as rejected:
+        errors: dict[str, list[ValidationError]] = {}
+        for error in rejected.errors:
+            errors.setdefault(error.field or NON_FIELD_ERRORS, []).append(ValidationError(error.message, error.code))
+        raise ValidationError(errors) from None
+    return recorded
+
+
+def campaign_spend_record(
+    *, campaign: Campaign, period: str, date: date | str, amount: Decimal | int | str
+) -> MarketingSpend:
+    """campaign_spend_record_status's row."""
+    return campaign_spend_record_status(campaign=campaign, period=period, date=date, amount=amount).spend

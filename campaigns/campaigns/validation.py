@@ -1,23 +1,20 @@
-"""Checking a campaign's fields and a spend record's: every problem at once, as ValidationError({field: [message]}).
+"""Checking a campaign's fields: every problem at once, as ValidationError({field: [message]}).
 
 Messages are translated when raised, into the request's language."""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, CampaignStatus, MarketingSpend
 from lifecycle.models import Channel, LifecycleModel, Stage
 
 EARLIEST_DATE = date(1970, 1, 1)
-# Spend may be booked for today in the shop's time zone while it is still yesterday in UTC (and vice versa).
-FUTURE_TOLERANCE = timedelta(days=1)
 MAX_ATTRIBUTION_DAYS = 365
 MAX_AMOUNT = Decimal("999999999999.99")  # MarketingSpend.amount / Campaign.budget: 14 digits, 2 decimals
 
@@ -85,10 +82,6 @@ def amount_parse(value: Any, field: str, errors: FieldErrors, *, allow_none: boo
     else:
         return amount
     return None
-
-
-def latest_allowed_day() -> date:
-    return (timezone.now() + FUTURE_TOLERANCE).astimezone(UTC).date()
 
 
 @dataclass

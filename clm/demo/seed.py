@@ -18,6 +18,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,7 +38,7 @@ from clm.demo.generate import (
 from clm.demo.parameters import FUNNELS
 from lifecycle.ingest import IngestResult, ValidItem, channel_ids_by_key, records_write
 from lifecycle.ingest_kinds import CUSTOMERS, FEEDBACK, TOUCHPOINTS
-from lifecycle.models import Customer, Order
+from lifecycle.models import ConsentState, Customer, Order
 
 DEFAULT_SEED = 42
 
@@ -97,7 +98,7 @@ def demo_data_seed(*, seed: int = DEFAULT_SEED) -> DemoSeedResult:
     # One stream per part, so that changing how one part draws leaves the others' rows alone.
     rngs = {
         name: random.Random(f"{seed}:{name}")  # noqa: S311 - demo data, not cryptography
-        for name in ("acquisition", "after", "feedback", "leads", "spend")
+        for name in ("acquisition", "after", "feedback", "leads", "spend", "consent")
     }
 
     acquisition_generate(demo, buyers, campaigns, rngs["acquisition"])
@@ -107,8 +108,8 @@ def demo_data_seed(*, seed: int = DEFAULT_SEED) -> DemoSeedResult:
     spend = spend_generate(demo, buyers, campaigns, rngs["spend"])
 
     with transaction.atomic():
-        leads = records_write(kind=CUSTOMERS, items=_lead_items(demo))
-        buyer_channels = records_write(kind=CUSTOMERS, items=_buyer_items(buyers, channel_ids))
+        leads = records_write(kind=CUSTOMERS, items=_lead_items(demo, rngs["consent"]))
+        buyer_channels = records_write(kind=CUSTOMERS, items=_buyer_items(buyers, channel_ids, rngs["consent"]))
         touchpoints = records_write(kind=TOUCHPOINTS, items=demo.touchpoints)
         feedback = records_write(kind=FEEDBACK, items=demo.feedback)
         spend_result = records_write(kind=MARKETING_SPEND, items=spend)
@@ -146,7 +147,19 @@ def _buyers_load() -> list[Buyer]:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _lead_items(demo: DemoRows) -> list[ValidItem]:
+# Shares of demo customers who agreed to email marketing (at sign-up or checkout), so that consent-filtered exports
+# and destinations have someone to reach.
+LEAD_EMAIL_CONSENT = 0.4
+BUYER_EMAIL_CONSENT = 0.6
+
+
+def _email_consent(rng: random.Random, share: float, at: datetime, source: str) -> dict[str, Any]:
+    if rng.random() >= share:
+        return {}
+    return {"email_consent": ConsentState.SUBSCRIBED, "email_consent_at": at, "email_consent_source": source}
+
+
+def _lead_items(demo: DemoRows, rng: random.Random) -> list[ValidItem]:
     return [
         ValidItem(
             index=index,
@@ -156,13 +169,14 @@ def _lead_items(demo: DemoRows) -> list[ValidItem]:
                 "name": lead.name,
                 "first_seen_at": lead.first_seen_at,
                 "acquisition_channel_id": demo.channel_ids[lead.channel],
+                **_email_consent(rng, LEAD_EMAIL_CONSENT, lead.first_seen_at, "sign-up"),
             },
         )
         for index, lead in enumerate(demo.leads)
     ]
 
 
-def _buyer_items(buyers: list[Buyer], channel_ids: dict[str, int]) -> list[ValidItem]:
+def _buyer_items(buyers: list[Buyer], channel_ids: dict[str, int], rng: random.Random) -> list[ValidItem]:
     """Acquisition channel and referrer of each buyer, except where the shop recorded different ones."""
     items = []
     for buyer in buyers:
@@ -170,7 +184,11 @@ def _buyer_items(buyers: list[Buyer], channel_ids: dict[str, int]) -> list[Valid
         referrer_id = buyer.referrer.id if buyer.referrer else None
         if buyer.stored_channel_id not in (None, channel_id) or buyer.stored_referrer_id not in (None, referrer_id):
             continue
-        values = {"external_id": buyer.external_id, "acquisition_channel_id": channel_id}
+        values = {
+            "external_id": buyer.external_id,
+            "acquisition_channel_id": channel_id,
+            **_email_consent(rng, BUYER_EMAIL_CONSENT, buyer.orders[0], "checkout"),
+        }
         item = ValidItem(index=len(items), values=values)
         if buyer.referrer is not None:
             item.extra["referred_by_external_id"] = buyer.referrer.external_id

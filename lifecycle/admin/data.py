@@ -12,7 +12,8 @@ from django.utils.translation import gettext_lazy
 
 from clm.base.admin import AuditHistoryAdmin
 from lifecycle.admin.common import is_admin
-from lifecycle.models import Channel, Customer, Feedback, Order, Touchpoint
+from lifecycle.consent import consent_changes_log
+from lifecycle.models import Channel, ConsentChange, Customer, Feedback, Order, Touchpoint
 from lifecycle.privacy import REASON_MAX_LENGTH, customer_data_export, customer_erase
 
 
@@ -32,19 +33,40 @@ class CustomerEraseForm(forms.Form):
     confirm = forms.BooleanField(label=gettext_lazy("I understand that this cannot be undone"))
 
 
+class ConsentChangeInline(admin.TabularInline):
+    """The customer's consent log, read-only: it is written by whatever changed the consent."""
+
+    model = ConsentChange
+    extra = 0
+    can_delete = False
+    fields = ["channel", "from_state", "to_state", "at", "source", "recorded_at"]
+    readonly_fields = ["channel", "from_state", "to_state", "at", "source", "recorded_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Customer)
 class CustomerAdmin(AuditHistoryAdmin):
     """Besides browsing: admins export a customer's data as JSON and erase their personal data (docs/PRIVACY.md),
     both recorded in the customer's history."""
 
     list_display = ["external_id", "email", "name", "first_seen_at", "acquisition_channel", "referred_by"]
-    list_filter = ["acquisition_channel", ("first_seen_at", admin.DateFieldListFilter)]
+    list_filter = ["acquisition_channel", "email_consent", "sms_consent", ("first_seen_at", admin.DateFieldListFilter)]
     search_fields = ["external_id", "email", "name"]
     raw_id_fields = ["referred_by"]
     readonly_fields = ["erased_at"]
     list_select_related = ["acquisition_channel", "referred_by"]
     date_hierarchy = "first_seen_at"
     show_full_result_count = False
+    inlines = [ConsentChangeInline]
+
+    def save_model(self, request: HttpRequest, obj: Customer, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        consent_changes_log([(obj.pk, form.initial if change else None, form.cleaned_data)])
 
     def get_urls(self):
         export = self.admin_site.admin_view(self.export_view)

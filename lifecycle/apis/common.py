@@ -1,4 +1,5 @@
-"""What every endpoint of the API uses: the moment field, model and customer lookups, the customer cursor pages."""
+"""What every endpoint of the API uses: the moment field, the stage serializer, model and customer lookups, the
+customer cursor pages."""
 
 import re
 from datetime import UTC, date, datetime
@@ -63,6 +64,37 @@ class MomentField(serializers.Field):
 
     def to_representation(self, value: datetime) -> str:
         return value.isoformat()
+
+
+# The stage fields every answer that lists stages shows, read from a stage as the selectors and computations hand it
+# on (`name`: the English name; the pipeline, channel effectiveness); BilingualStageSerializer reads a Stage row. An
+# endpoint that shows more adds its fields in a subclass; `Meta.fields` orders the fields it names (the others
+# follow), so each answer keeps the field order it has always had. (The docstring is the schema's description.)
+class StageSerializer(serializers.Serializer):
+    """A stage of a lifecycle model."""
+
+    key = serializers.CharField()
+    name = serializers.CharField(help_text="The English name")
+    kind = serializers.CharField(help_text="funnel or exit")
+    position = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "Stage"
+        fields: tuple[str, ...] = ("key", "name", "kind", "position")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        return {**{name: fields[name] for name in getattr(self.Meta, "fields", ())}, **fields}
+
+
+class BilingualStageSerializer(StageSerializer):
+    # A Stage row: the English name is its `name_en`, and the German one is shown beside it.
+    name = serializers.CharField(source="name_en", help_text="The English name")
+    name_de = serializers.CharField()
+
+    class Meta:
+        ref_name = "BilingualStage"
+        fields = ("key", "name", "name_de", "kind", "position")
 
 
 def model_or_error(key: str | None) -> LifecycleModel:

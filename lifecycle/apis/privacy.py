@@ -84,9 +84,10 @@ class CustomerEraseApi(APIView):
     @extend_schema(
         operation_id="customer_erase",
         summary="Erase a customer's personal data (admin scope)",
-        description="Anonymises in place: email, name, feedback comments and touchpoint properties are cleared and "
-        "the external id is replaced by a token; orders, touchpoints, scores and stage history stay, so metrics "
-        "are unchanged. Idempotent on the token; the old external id answers 404 afterwards.",
+        description="Anonymises in place: email, name, feedback comments, touchpoint properties and the sources of "
+        "marketing consents are cleared and the external id is replaced by a token; orders, touchpoints, scores "
+        "and stage history stay, so metrics are unchanged. Idempotent on the token; the old external id answers "
+        "404 afterwards.",
         parameters=[_EXTERNAL_ID],
         request=InputSerializer,
         responses={200: OutputSerializer, **error_responses(400, 404, described={404: _NOT_FOUND})},

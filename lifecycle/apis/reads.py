@@ -22,8 +22,10 @@ from rest_framework.views import APIView
 from clm.base.api import CanRead, CanWrite
 from clm.base.api_errors import Conflict, error_responses
 from lifecycle.apis.common import (
+    BilingualStageSerializer,
     CustomerCursorPagination,
     MomentField,
+    StageSerializer,
     customer_not_found,
     model_not_found,
     model_or_error,
@@ -31,7 +33,7 @@ from lifecycle.apis.common import (
 )
 from lifecycle.apis.ingest import ingest_api
 from lifecycle.ingest_kinds import CUSTOMERS
-from lifecycle.models import RunKind
+from lifecycle.models import ConsentState, RunKind
 from lifecycle.selectors import (
     classification_run_get,
     customer_current_stages,
@@ -55,17 +57,13 @@ _EXTERNAL_ID_PARAMETER = OpenApiParameter(
 
 class LifecycleModelListApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        class StageSerializer(serializers.Serializer):
-            key = serializers.CharField()
-            name = serializers.CharField(source="name_en")
-            name_de = serializers.CharField()
+        class ModelStageSerializer(BilingualStageSerializer):
             description = serializers.CharField()
             colour = serializers.CharField()
-            kind = serializers.CharField(help_text="funnel or exit")
-            position = serializers.IntegerField()
 
             class Meta:
                 ref_name = "LifecycleModelStage"
+                fields = ("key", "name", "name_de", "description", "colour", "kind", "position")
 
         key = serializers.CharField()
         name = serializers.CharField(source="name_en")
@@ -74,7 +72,7 @@ class LifecycleModelListApi(APIView):
         is_default = serializers.BooleanField()
         active = serializers.BooleanField()
         fallback_stage = serializers.CharField(source="fallback_stage.key", allow_null=True)
-        stages = StageSerializer(many=True)
+        stages = ModelStageSerializer(many=True)
 
         class Meta:
             ref_name = "LifecycleModel"
@@ -99,11 +97,7 @@ class LifecycleModelPipelineApi(APIView):
         )
 
     class OutputSerializer(serializers.Serializer):
-        class StageSerializer(serializers.Serializer):
-            key = serializers.CharField()
-            name = serializers.CharField()
-            kind = serializers.CharField(help_text="funnel or exit")
-            position = serializers.IntegerField()
+        class PipelineStageSerializer(StageSerializer):
             count = serializers.IntegerField()
 
             class Meta:
@@ -111,7 +105,7 @@ class LifecycleModelPipelineApi(APIView):
 
         model = serializers.CharField()
         as_of = serializers.DateTimeField(allow_null=True, help_text="null: the current stages")
-        stages = StageSerializer(many=True)
+        stages = PipelineStageSerializer(many=True)
 
         class Meta:
             ref_name = "Pipeline"
@@ -135,6 +129,23 @@ class LifecycleModelPipelineApi(APIView):
         as_of = params.validated_data.get("as_of")
         body = {"model": model.key, "as_of": as_of, "stages": model_pipeline(model=model, as_of=as_of)}
         return Response(self.OutputSerializer(body).data)
+
+
+class CustomerConsentSerializer(serializers.Serializer):
+    """Marketing consent per channel: the fields `POST customers/` accepts (state, since when, where given)."""
+
+    email_consent = serializers.ChoiceField(choices=ConsentState.choices)
+    email_consent_at = serializers.DateTimeField(allow_null=True)
+    email_consent_source = serializers.CharField()
+    sms_consent = serializers.ChoiceField(choices=ConsentState.choices)
+    sms_consent_at = serializers.DateTimeField(allow_null=True)
+    sms_consent_source = serializers.CharField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # DRF puts a base's fields first; these read better after the customer's own.
+        fields = super().get_fields()
+        consent = {name: fields.pop(name) for name in CustomerConsentSerializer._declared_fields}
+        return {**fields, **consent}
 
 
 class CustomerListApi(APIView):
@@ -167,7 +178,7 @@ class CustomerListApi(APIView):
                 )
             return {"model": model, "stage": stage, "changed_since": since, "changed_before": before}
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(CustomerConsentSerializer):
         external_id = serializers.CharField()
         email = serializers.CharField()
         name = serializers.CharField()
@@ -207,8 +218,9 @@ class CustomersApi(CustomerListApi, ingest_api(CUSTOMERS)):  # type: ignore[misc
 
 
 class CustomerDetailApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        class StageSerializer(serializers.Serializer):
+    class OutputSerializer(CustomerConsentSerializer):
+        class CurrentStageSerializer(serializers.Serializer):
+            # Where the customer is in one model (a stage itself is lifecycle.apis.common.StageSerializer's).
             model = serializers.CharField()
             stage = serializers.CharField(allow_null=True, help_text="null: not classified in this model yet")
             stage_name = serializers.CharField(allow_null=True)
@@ -224,7 +236,7 @@ class CustomerDetailApi(APIView):
         first_seen_at = serializers.DateTimeField()
         acquisition_channel = serializers.CharField(source="acquisition_channel_key", allow_null=True)
         referred_by = serializers.CharField(source="referred_by_external_id", allow_null=True)
-        stages = StageSerializer(
+        stages = CurrentStageSerializer(
             source="stages_current", many=True, help_text="The current stage in every active model, default first"
         )
 

@@ -177,14 +177,33 @@ def test_spend_record_is_an_idempotent_upsert_by_channel_code_period_and_date(st
     assert (row.channel.key, row.campaign_code, row.period, row.amount) == ("email", CODE, "day", Decimal("120.00"))
 
 
-def test_monthly_spend_is_dated_on_the_first_of_its_month(status_model):
+def test_monthly_spend_is_dated_on_the_first_of_its_month_and_another_day_is_refused(status_model):
     campaign = make_campaign()
 
-    campaign_spend_record(campaign=campaign, period="month", date="2024-03-15", amount=200)
-    campaign_spend_record(campaign=campaign, period="month", date="2024-03-31", amount=250)
+    campaign_spend_record(campaign=campaign, period="month", date="2024-03-01", amount=200)
+    with pytest.raises(ValidationError) as raised:
+        campaign_spend_record(campaign=campaign, period="month", date="2024-03-15", amount=250)
 
+    [error] = raised.value.error_dict["date"]
+    assert error.code == "not_first_of_month"
+    assert error.message == "Monthly spend is dated on the first day of its month: 2024-03-01, not 2024-03-15."
     row = MarketingSpend.objects.get()
-    assert (row.period, row.date, row.amount) == (SpendPeriod.MONTH, date(2024, 3, 1), Decimal("250.00"))
+    assert (row.period, row.date, row.amount) == (SpendPeriod.MONTH, date(2024, 3, 1), Decimal("200.00"))
+
+
+def test_the_admin_refuses_a_monthly_date_not_on_the_first_with_the_same_message(admin_client, status_model):
+    url = "/admin/campaigns/marketingspend/add/"
+    form = {"channel": Channel.objects.get(key="email").pk, "period": "month", "date": "2024-03-15", "amount": "10"}
+
+    refused = admin_client.post(url, form)
+
+    assert refused.status_code == 200  # the form again, with the error under the date
+    assert (
+        "Monthly spend is dated on the first day of its month: 2024-03-01, not 2024-03-15." in refused.content.decode()
+    )
+    assert not MarketingSpend.objects.exists()
+    assert admin_client.post(url, {**form, "date": "2024-03-01"}).status_code == 302
+    assert MarketingSpend.objects.get().date == date(2024, 3, 1)
 
 
 @pytest.mark.parametrize(
@@ -303,7 +322,7 @@ def history(status_model):
     # Spend: 100 (day) + 200 (month, dated 03-01) on email through the service, 50 on paid ads under the same code
     # through ingestion; another code's spend does not count.
     campaign_spend_record(campaign=campaign, period="day", date="2024-03-05", amount="100")
-    campaign_spend_record(campaign=campaign, period="month", date="2024-03-15", amount="200")
+    campaign_spend_record(campaign=campaign, period="month", date="2024-03-01", amount="200")
     MarketingSpend.objects.create(channel=paid, campaign_code=CODE, period="day", date=date(2024, 3, 10), amount=50)
     MarketingSpend.objects.create(channel=email, campaign_code="other", period="day", date=date(2024, 3, 10), amount=9)
     return campaign
@@ -531,6 +550,33 @@ def test_api_spend_is_all_or_nothing_and_idempotent(writer, status_model):
     assert again.status_code == 200
     assert again.json()["results"][0]["status"] == "unchanged"
     assert MarketingSpend.objects.count() == 1
+
+
+def test_api_spend_refuses_a_monthly_date_not_on_the_first_as_the_spend_ingestion_does(writer, status_model):
+    campaign = make_campaign()
+    month = {"period": "month", "date": "2024-03-15", "amount": "400.00"}
+
+    response = writer.post(f"{URL}{campaign.pk}/spend/", [{**month, "date": "2024-02-01"}, month], format="json")
+    ingested = writer.post("/api/v1/marketing-spend/", {**month, "channel": "email"}, format="json")
+
+    assert response.status_code == ingested.status_code == 400
+    message = "Monthly spend is dated on the first day of its month: 2024-03-01, not 2024-03-15."
+    assert error_fields(response) == error_fields(ingested) == {"date": [message]}
+    [error] = response.json()["errors"]
+    assert (error["index"], error["code"]) == (1, "not_first_of_month")
+    assert response.json()["errors"][0]["code"] == ingested.json()["errors"][0]["code"]
+    assert not MarketingSpend.objects.exists()  # the valid first item neither
+
+
+def test_api_spend_refuses_the_same_period_and_date_twice_in_one_batch(writer, status_model):
+    campaign = make_campaign()
+    day = {"period": "day", "date": "2024-03-05", "amount": "10"}
+
+    response = writer.post(f"{URL}{campaign.pk}/spend/", [day, {**day, "amount": "12"}], format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"": ["Duplicate of item 0."]}
+    assert not MarketingSpend.objects.exists()
 
 
 def test_api_spend_in_the_future_is_refused_by_the_service(writer, status_model):

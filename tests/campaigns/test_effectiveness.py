@@ -221,6 +221,12 @@ def test_the_api_answers_the_same_cells_for_a_march_period(history, reader):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["start"] == START.isoformat() and body["end"] == END.isoformat()
+    assert list(body["stages"][0].items()) == [
+        ("key", "prospect"),
+        ("name", "Prospect"),
+        ("kind", "funnel"),
+        ("position", 1),
+    ]
     by_cell = cells(body)
     assert counts(by_cell["prospect", "email"]) == (3, 2, 4, 3)
     assert counts(by_cell["inactive", "email"]) == (2, 1, 1, 1)

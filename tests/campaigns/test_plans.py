@@ -77,6 +77,13 @@ def test_get_plans_answers_the_matrix_and_the_flat_list_with_keys(status_model, 
     body = response.json()
     assert body["model"] == "status"
     assert [s["key"] for s in body["stages"]] == STATUS_STAGES
+    assert list(body["stages"][0].items()) == [
+        ("key", "prospect"),
+        ("name", "Prospect"),
+        ("name_de", "Interessent"),
+        ("kind", "funnel"),
+        ("position", 1),
+    ]
     active = next(row for row in body["rows"] if row["stage"] == "active")
     cells = {cell["channel"]: cell["plan"] for cell in active["cells"]}
     assert cells["paid_ads"] is None

@@ -15,8 +15,12 @@ from tests.factories import CustomerFactory, TouchpointFactory, at
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ["external_id", "email", "name", "stage", "since", "p_alive", "predicted_clv_365d"]
+HEADER = [
+    *("external_id", "email", "name", "stage", "since", "p_alive", "predicted_clv_365d"),
+    *("email_consent", "sms_consent"),
+]
 URL = "/api/v1/models/status/stages/new/export.csv"
+CONSENT = ["subscribed", "not_subscribed"]  # email, SMS
 
 
 def read_csv(response) -> list[list[str]]:
@@ -26,7 +30,8 @@ def read_csv(response) -> list[list[str]]:
 
 @pytest.fixture
 def segment(db) -> dict:
-    """Status model: c1, c2, c3 currently `new`, c4 `active`; c1 has a CLV prediction, the others none."""
+    """Status model: c1, c2, c3 currently `new`, c4 `active`, all subscribed to email marketing (the export's
+    default: tests/lifecycle/test_consent.py); c1 has a CLV prediction, the others none."""
     model = LifecycleModel.objects.get(key="status")
     stages = {stage.key: stage for stage in Stage.objects.filter(model=model)}
     customers = {}
@@ -37,7 +42,10 @@ def segment(db) -> dict:
         ("c4", "active", "2024-03-04"),
     ]:
         customer = CustomerFactory(
-            external_id=external_id, email=f"{external_id}@example.com", name=external_id.upper()
+            external_id=external_id,
+            email=f"{external_id}@example.com",
+            name=external_id.upper(),
+            email_consent="subscribed",
         )
         CustomerStage.objects.create(model=model, customer=customer, stage=stages[stage], since=at(since))
         customers[external_id] = customer
@@ -73,13 +81,13 @@ def test_export_streams_the_stage_customers_with_predictions(reader, segment):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert response["Content-Disposition"] == 'attachment; filename="status-new.csv"'
+    assert response["Content-Disposition"] == 'attachment; filename="status-new-email-consented.csv"'
     rows = read_csv(response)
     assert rows[0] == HEADER
     assert rows[1:] == [
-        ["c1", "c1@example.com", "C1", "new", "2024-03-01T12:00:00+00:00", "0.8765", "53.26"],
-        ["c2", "c2@example.com", "C2", "new", "2024-03-02T12:00:00+00:00", "", ""],
-        ["c3", "c3@example.com", "C3", "new", "2024-03-03T12:00:00+00:00", "", ""],
+        ["c1", "c1@example.com", "C1", "new", "2024-03-01T12:00:00+00:00", "0.8765", "53.26", *CONSENT],
+        ["c2", "c2@example.com", "C2", "new", "2024-03-02T12:00:00+00:00", "", "", *CONSENT],
+        ["c3", "c3@example.com", "C3", "new", "2024-03-03T12:00:00+00:00", "", "", *CONSENT],
     ]
 
 
@@ -186,7 +194,7 @@ def test_export_needs_the_read_scope(api_client, writer, segment):
 def test_export_reads_the_segment_in_one_query_whatever_its_size(reader, segment, django_assert_max_num_queries):
     new = segment["stages"]["new"]
     for n in range(30):
-        customer = CustomerFactory(external_id=f"more-{n}")
+        customer = CustomerFactory(external_id=f"more-{n}", email_consent="subscribed")
         CustomerStage.objects.create(model=segment["model"], customer=customer, stage=new, since=at("2024-03-05"))
     TouchpointFactory(customer=segment["c1"], channel=Channel.objects.get(key="email"))
 

@@ -227,6 +227,7 @@ def test_spend_covers_each_month_of_the_history_and_the_paid_campaign_days(histo
     placed = Order.objects.values_list("placed_at", flat=True)
     month, last = min(placed).date().replace(day=1), max(placed).date().replace(day=1)
     monthly = set(MarketingSpend.objects.filter(period=SpendPeriod.MONTH).values_list("channel__key", "date"))
+    assert {day.day for _channel, day in monthly} == {1}  # the rule of the marketing_spend kind the demo writes through
     while month <= last:
         assert {(channel, month) for channel in MONTHLY_COST} <= monthly
         month = (month + timedelta(days=32)).replace(day=1)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from tests.conftest import missing_dependency
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +38,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "clm.example.com",
+        "CLM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
         "CLM_DATA_DIR": str(tmp_path),
     }
@@ -68,6 +71,14 @@ def test_missing_secret_key_is_refused_when_debug_is_off(tmp_path):
     assert result.returncode != 0, result.stdout + result.stderr
     assert "ImproperlyConfigured" in result.stderr, result.stderr
     assert "SECRET_KEY" in result.stderr, result.stderr
+
+
+def test_missing_encryption_key_is_refused_when_debug_is_off(tmp_path):
+    env = production_env(tmp_path)
+    del env["CLM_ENCRYPTION_KEYS"]
+    result = manage("check", env=env)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "CLM_ENCRYPTION_KEYS must be set" in result.stderr, result.stderr
 
 
 def django_script(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -136,7 +147,7 @@ def test_docker_compose_file_is_valid(tmp_path):
             "docker-compose is not installed (Debian: apt-get install --no-install-recommends docker-compose)"
         )
 
-    env, env_file = compose_env(tmp_path, SECRET_KEY="x", ALLOWED_HOSTS="x")
+    env, env_file = compose_env(tmp_path, SECRET_KEY="x", ALLOWED_HOSTS="x", CLM_ENCRYPTION_KEYS="x")
     command = [docker_compose, "--env-file", str(env_file), "-f", "docker-compose.yml", "config"]
     result = run([*command, "-q"], env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -147,7 +158,7 @@ def test_docker_compose_file_is_valid(tmp_path):
     assert "--no-control-socket" in rendered.stdout
 
     # The required variables really are required: no silent empty SECRET_KEY.
-    env, env_file = compose_env(tmp_path, ALLOWED_HOSTS="x")
+    env, env_file = compose_env(tmp_path, ALLOWED_HOSTS="x", CLM_ENCRYPTION_KEYS="x")
     missing = run([*command, "-q"], env)
     assert missing.returncode != 0
     assert "set SECRET_KEY" in missing.stdout + missing.stderr

@@ -18,6 +18,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from clm.base.crypto import encryption_keys
 from clm.base.services import api_key_create
 from lifecycle.models import ChangedCustomer, CustomerStage, LifecycleModel, Order, RunKind
 from lifecycle.services import model_reclassify
@@ -68,6 +69,7 @@ def web_server(tmp_path):
         production = {
             "DEBUG": "0",
             "SECRET_KEY": django_settings.SECRET_KEY,  # the test's sessions must verify there
+            "CLM_ENCRYPTION_KEYS": ",".join(encryption_keys()),
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "0",
             "SESSION_COOKIE_SECURE": "0",

@@ -25,7 +25,9 @@ from campaigns.models import ChannelPlan
 from clm.base.models import ApiKey
 from clm.base.roles import ROLE_ORDER, Role
 from lifecycle.models import Channel, ClassificationRun, LifecycleModel, RunKind, Stage
+from lifecycle.sources.models import Platform, Source, Upload
 from tests.factories import CustomerFactory, OrderFactory, at
+from tests.pages import user_client
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +62,16 @@ class Public:
     methods: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Signed:
+    """Called by a shop platform, authenticated by the platform's signature over the body (or its own signed
+    handshake): without one, the methods it serves answer 401 to anyone, logged-in people and API keys included;
+    the others 405."""
+
+    methods: frozenset[str]
+    kwargs: dict[str, str] = field(default_factory=dict)
+
+
 READ, WRITE, ADMIN, ANY = frozenset({"read"}), frozenset({"write"}), frozenset({"admin"}), frozenset({"any"})
 PERSON_ROLE = {"read": Role.VIEWER, "write": Role.ADMIN, "admin": Role.ADMIN, "any": Role.VIEWER}
 
@@ -68,6 +80,9 @@ MODEL = {"key": "status"}
 ADA = {"external_id": "ada"}
 EXPERIMENT = {"key": "banner"}
 CAMPAIGN = {"campaign_id": "{campaign}"}
+SOURCE = {"source_id": "{source}"}
+SOURCE_TOKEN = {"token": "{source_token}"}
+UPLOAD = {"upload_id": "{upload}"}
 V, M, A = Role.VIEWER, Role.MARKETER, Role.ADMIN
 
 ACCESS: dict[str, Page | Api | Public] = {
@@ -107,6 +122,23 @@ ACCESS: dict[str, Page | Api | Public] = {
     "experiments/<slug:key>/start/": Page({"POST": M}, EXPERIMENT),
     "experiments/<slug:key>/stop/": Page({"POST": M}, EXPERIMENT),
     "api/v1/docs/": Page({"GET": V}),
+    # --- pages: admins connect shops ---
+    "sources/": Page({"GET": A}),
+    "sources/new/<str:platform>/": Page({"GET": A, "POST": A}, {"platform": "shopify"}),
+    "sources/<int:source_id>/": Page({"GET": A}, SOURCE),
+    "sources/<int:source_id>/edit/": Page({"GET": A, "POST": A}, SOURCE),
+    "sources/<int:source_id>/progress/": Page({"GET": A}, SOURCE),
+    "sources/<int:source_id>/<str:action>/": Page({"POST": A}, {**SOURCE, "action": "check"}),
+    "imports/": Page({"GET": A, "POST": A}),
+    "imports/<int:upload_id>/": Page({"GET": A}, UPLOAD),
+    "imports/<int:upload_id>/source/": Page({"POST": A}, UPLOAD),
+    "imports/<int:upload_id>/mapping/": Page({"POST": A}, UPLOAD),
+    "imports/<int:upload_id>/import/": Page({"POST": A}, UPLOAD),
+    "imports/<int:upload_id>/discard/": Page({"POST": A}, UPLOAD),
+    "imports/<int:upload_id>/progress/": Page({"GET": A}, UPLOAD),
+    # --- called by shop platforms, signed ---
+    "api/v1/sources/webhooks/<str:token>/": Signed(frozenset({"POST"}), SOURCE_TOKEN),
+    "api/v1/sources/shopware/<str:token>/registration/": Signed(frozenset({"GET", "POST"}), SOURCE_TOKEN),
     # --- API: lifecycle ---
     "api/v1/schema/": Api({"GET": ANY}),
     "api/v1/customers/": Api({"GET": READ, "POST": WRITE}),
@@ -219,7 +251,18 @@ def world(db) -> dict[str, str]:
     )
     plan = ChannelPlan.objects.create(stage=new, channel=Channel.objects.get(key="email"), objective="Welcome")
     run = ClassificationRun.objects.create(model=model, kind=RunKind.FULL, as_of=datetime(2024, 3, 31, tzinfo=UTC))
-    return {"campaign": str(campaign.pk), "plan": str(plan.pk), "run": str(run.pk)}
+    source = Source.objects.create(
+        name="Shop", platform=Platform.SHOPWARE, shop_url="https://shop.example", currency="EUR", webhook_secret="s"
+    )
+    upload = Upload.objects.create(file_name="orders.csv", path="/nonexistent/orders.csv", size=10, source=source)
+    return {
+        "upload": str(upload.pk),
+        "campaign": str(campaign.pk),
+        "plan": str(plan.pk),
+        "run": str(run.pk),
+        "source": str(source.pk),
+        "source_token": source.webhook_token,
+    }
 
 
 def person(role: Role, *, staff: bool = False) -> User:
@@ -376,6 +419,31 @@ def test_public_views_need_no_login_and_serve_only_their_methods(route, client, 
         if allowed(response) != (method in entry.methods):
             problems.append(f"anonymous {method}: {describe(response)}")
     assert not problems, f"/{route}:\n" + "\n".join(problems)
+
+
+# --- called by shop platforms ----------------------------------------------------------------------------------------
+
+SIGNED = sorted(route for route, entry in ACCESS.items() if isinstance(entry, Signed))
+
+
+@pytest.mark.parametrize("route", SIGNED)
+def test_platform_endpoints_answer_no_one_without_a_signature(route, world, client):
+    entry = ACCESS[route]
+    pattern = dict(url_patterns())[route]
+    url = reverse(pattern.name, kwargs={name: value.format(**world) for name, value in entry.kwargs.items()})
+    callers = {
+        "anonymous": client,
+        "admin": user_client("signed-admin", Role.ADMIN.value),
+        "admin key": key_client("admin key", {"read", "write", "admin"}),
+    }
+    problems = []
+    for name, caller in callers.items():
+        for method in METHODS:
+            status = send(caller, method, url).status_code
+            expected = 401 if method in entry.methods else 405
+            if status != expected:
+                problems.append(f"{name} {method}: {status}, expected {expected}")
+    assert not problems, f"{url}:\n" + "\n".join(problems)
 
 
 # --- Django admin -----------------------------------------------------------------------------------------------------

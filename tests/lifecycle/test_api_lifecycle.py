@@ -104,6 +104,16 @@ def test_models_lists_every_model_with_its_stages_in_funnel_order(reader, status
     assert [s["key"] for s in status["stages"]] == ["prospect", "new", "active", "inactive", "former"]
     assert {s["kind"] for s in status["stages"]} == {"funnel", "exit"}
     assert [s["position"] for s in status["stages"]] == sorted(s["position"] for s in status["stages"])
+    # Every field of a stage, in the answer's order (the stage serializers share lifecycle.apis.common's).
+    assert list(status["stages"][0].items()) == [
+        ("key", "prospect"),
+        ("name", "Prospect"),
+        ("name_de", "Interessent"),
+        ("description", "Known to the shop, no order yet."),
+        ("colour", "#adb5bd"),
+        ("kind", "funnel"),
+        ("position", 1),
+    ]
 
 
 def test_pipeline_now_counts_current_stages_every_stage_listed(reader, history, django_assert_max_num_queries):
@@ -114,7 +124,7 @@ def test_pipeline_now_counts_current_stages_every_stage_listed(reader, history, 
     body = response.json()
     assert body["model"] == "status" and body["as_of"] is None
     assert [s["key"] for s in body["stages"]] == ["prospect", "new", "active", "inactive", "former"]
-    assert set(body["stages"][0]) == {"key", "name", "kind", "position", "count"}
+    assert list(body["stages"][0]) == ["key", "name", "kind", "position", "count"]
     assert counts(response) == {"prospect": 1, "new": 1, "active": 1, "inactive": 0, "former": 0}
 
 

@@ -148,6 +148,12 @@ def test_export_holds_every_record_of_the_customer_and_no_one_elses(jane, admin_
         "created_at": data["customer"]["created_at"],
         "updated_at": data["customer"]["updated_at"],
         "erased_at": None,
+        "email_consent": "not_subscribed",
+        "email_consent_at": None,
+        "email_consent_source": "",
+        "sms_consent": "not_subscribed",
+        "sms_consent_at": None,
+        "sms_consent_source": "",
     }
     assert [(o["external_id"], o["amount"], o["channel"]) for o in data["orders"]] == [
         ("o-1001", "49.90", None),
@@ -184,8 +190,8 @@ def test_export_holds_every_record_of_the_customer_and_no_one_elses(jane, admin_
 
 
 def test_export_takes_one_query_per_table(jane, django_assert_max_num_queries):
-    # customer, 7 tables, the audit record
-    with django_assert_max_num_queries(9):
+    # customer, 8 tables, the audit record
+    with django_assert_max_num_queries(10):
         customer_data_export(customer=jane, actor=None)
 
 
@@ -212,13 +218,14 @@ def test_erasure_removes_the_personal_fields_everywhere_including_the_history(ja
     summary = response.json()
     assert summary["external_id"].startswith(f"erased-{jane.pk}-")
     assert summary["already_erased"] is False
-    assert summary["cleared"] == {"touchpoints": 1, "feedback": 1, "history_records": 2}
+    assert summary["cleared"] == {"touchpoints": 1, "feedback": 1, "consent_changes": 0, "history_records": 2}
     assert summary["kept"] == {
         "orders": 2,
         "touchpoints": 1,
         "feedback": 1,
         "stages": 1,
         "transitions": 2,
+        "consent_changes": 0,
         "customer_value": 1,
         "experiment_exposures": 1,
     }
@@ -256,7 +263,7 @@ def test_erasing_twice_is_harmless(jane, admin_key):
     second = again.json()
     assert (second["external_id"], second["erased_at"]) == (first["external_id"], first["erased_at"])
     assert second["already_erased"] is True
-    assert second["cleared"] == {"touchpoints": 1, "feedback": 0, "history_records": 0}
+    assert second["cleared"] == {"touchpoints": 1, "feedback": 0, "consent_changes": 0, "history_records": 0}
     assert second["kept"] == first["kept"]
     assert Touchpoint.objects.get(customer=jane).properties == {}
     # The old id is gone for good.

@@ -1,5 +1,6 @@
 """Snapshot storage, freshness and the recorded metrics jobs."""
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -7,8 +8,9 @@ from django.test import override_settings
 
 from clm.base.days import day_end
 from lifecycle.models import LifecycleModel, RunStatus
+from metrics.cac import CacResult
 from metrics.filters import MetricFilters
-from metrics.kinds import KINDS, MetricKind
+from metrics.kinds import KINDS
 from metrics.models import MetricsJob, MetricSnapshot, MetricsRun, PipelineSnapshot
 from metrics.selectors import pipeline_series
 from metrics.services import metric_result, metric_snapshots_compute, pipeline_snapshots_compute
@@ -80,10 +82,10 @@ def test_the_snapshot_job_stores_every_default_metric_and_records_its_run(status
 
 
 def test_one_failing_metric_fails_the_run_after_the_others_are_stored(status_model, monkeypatch):
-    def broken(model, filters, params):
+    def broken(model, filters, params) -> CacResult:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setitem(KINDS, "cac", MetricKind("cac", False, broken))
+    monkeypatch.setitem(KINDS, "cac", dataclasses.replace(KINDS["cac"], compute=broken))
 
     with pytest.raises(RuntimeError, match="cac"):
         metric_snapshots_compute(as_of=date(2024, 2, 1))
