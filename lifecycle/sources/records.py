@@ -75,7 +75,9 @@ class ShopOrder:
     updated_at: datetime | None = None
     refunded: Decimal = Decimal(0)
     cancelled: bool = False
-    attribution: Attribution = Attribution()
+    # None: the source does not say where the order came from (an export without the visit): no channel and no
+    # campaign code are written, rather than `direct` made up, and what the API told CLM of the order stays.
+    attribution: Attribution | None = Attribution()
 
 
 @dataclass
@@ -210,9 +212,10 @@ def _order_item(source: Source, order: ShopOrder, customer: ShopCustomer) -> dic
         "placed_at": order.placed_at,
         "amount": max(order.total - order.refunded, Decimal(0)) if status != OrderStatus.REFUNDED else order.total,
         "status": status,
-        "channel": order_channel(source.channel_rules, order.attribution),
-        "campaign_code": order.attribution.utm_campaign[:ID_MAX_LENGTH],
     }
+    if order.attribution is not None:
+        item["channel"] = order_channel(source.channel_rules, order.attribution)
+        item["campaign_code"] = order.attribution.utm_campaign[:ID_MAX_LENGTH]
     if order.updated_at is not None:
         item["source_updated_at"] = order.updated_at
     return item

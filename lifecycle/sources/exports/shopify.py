@@ -81,9 +81,10 @@ def _first_present(row: Row, columns: tuple[str, ...]) -> str:
     return next((row.get(column) for column in columns if row.get(column)), "")
 
 
-def _attribution(row: Row) -> Attribution:
+def _attribution(row: Row) -> Attribution | None:
+    """None when the row says nothing of the visit (Shopify's own export never does): no channel is made up."""
     landing, referrer = _first_present(row, LANDING_COLUMNS), _first_present(row, REFERRER_COLUMNS)
-    return attribution(landing, referrer) if landing or referrer else Attribution()
+    return attribution(landing, referrer) if landing or referrer else None
 
 
 def read_orders(rows: Iterator[Row], context: ReadContext) -> Iterator[ExportChunk]:
