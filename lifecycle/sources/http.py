@@ -4,7 +4,9 @@ network errors, credentials refused at once (no retry storm)."""
 import email.utils
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,19 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 ATTEMPTS = 6
+# Within `answer_at_once()` a request is tried once: someone is waiting for the answer (the connection check).
+_attempts: ContextVar[int] = ContextVar("shop_http_attempts", default=ATTEMPTS)
+
+
+@contextmanager
+def answer_at_once() -> Iterator[None]:
+    token = _attempts.set(1)
+    try:
+        yield
+    finally:
+        _attempts.reset(token)
+
+
 BACKOFF_SECONDS = 1.0
 MAX_WAIT_SECONDS = 120.0
 
@@ -51,27 +66,31 @@ class ShopHttp:
     def request(self, method: str, url: str, *, refused: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
         """The answer; `refused` names further statuses that mean the credentials were refused (an OAuth token
         endpoint answers a wrong client secret with 400)."""
-        for attempt in range(ATTEMPTS):
-            backoff = BACKOFF_SECONDS * 2**attempt
+        attempts = _attempts.get()
+        problem, wait = "", 0.0
+        for attempt in range(attempts):
+            if attempt:
+                self.sleep(wait)
+            wait = BACKOFF_SECONDS * 2**attempt
             try:
                 response = self.client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
-                logger.warning("%s %s failed (%s); retrying in %.0f s", method, url, exc, backoff)
-                self.sleep(backoff)
+                problem = f"failed ({exc})"
+                logger.warning("%s %s %s", method, url, problem)
                 continue
             if response.status_code in (401, 403, *refused):
                 raise CredentialsRejected(f"The shop refused the credentials ({response.status_code}).")
             if response.status_code == 429:
-                self.sleep(retry_after_seconds(response.headers.get("Retry-After"), backoff))
+                problem, wait = "answered 429", retry_after_seconds(response.headers.get("Retry-After"), wait)
                 continue
             if response.status_code >= 500:
-                logger.warning("%s %s answered %s; retrying in %.0f s", method, url, response.status_code, backoff)
-                self.sleep(backoff)
+                problem = f"answered {response.status_code}"
+                logger.warning("%s %s %s", method, url, problem)
                 continue
             if response.status_code >= 400:
                 raise PlatformUnavailable(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
             return response
-        raise PlatformUnavailable(f"{method} {url} kept failing after {ATTEMPTS} attempts.")
+        raise PlatformUnavailable(f"{method} {url} {problem}, {attempts} time(s).")
 
     def close(self) -> None:
         self.client.close()

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from clm.base.history import audit_as
 from clm.base.locks import job_lock, proves_exclusive
 from lifecycle.models import Channel
+from lifecycle.sources.http import answer_at_once
 from lifecycle.sources.models import ImportState, Source, SourceStatus
 from lifecycle.sources.platforms import PLATFORMS, CredentialsRejected, PlatformUnavailable
 from lifecycle.sources.records import RULE_FIELDS, RULE_MATCHES
@@ -156,7 +157,8 @@ def source_save(
 def source_connection_check(*, source: Source) -> Source:
     """Ask the shop whether it takes the credentials; the answer becomes the source's status."""
     try:
-        PLATFORMS[source.platform].client(source).connection_check()
+        with answer_at_once():  # an admin waits for this answer: no retries with backoff
+            PLATFORMS[source.platform].client(source).connection_check()
     except CredentialsRejected as exc:
         source.status, source.status_message = SourceStatus.REJECTED, str(exc)
     except PlatformUnavailable as exc:

@@ -122,7 +122,7 @@ def test_an_import_failing_midway_keeps_its_pages_and_resumes_without_duplicates
     assert source.status == SourceStatus.FAILING
     assert source.import_checkpoint == {"entity": "order", "page": 3}
     assert set(orders_by_id()) == set(ORDER_IDS[:4])
-    assert sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]  # ShopHttp's backoff after each of its six attempts
+    assert sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]  # ShopHttp's backoff between its six attempts
 
     shop.failing, shop.requests = None, []
     assert history_import_run(source_id=source.pk) == ImportState.DONE

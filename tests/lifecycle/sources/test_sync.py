@@ -1,6 +1,7 @@
 """History import and sync, whatever the platform: a page and its checkpoint are written together, a stopped import
 resumes without writing anything twice, rejected credentials stop at once, a sync asks for what changed."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from lifecycle.sources.platforms import (
     PlatformUnavailable,
 )
 from lifecycle.sources.records import ShopBatch, ShopCustomer, ShopOrder
-from lifecycle.sources.services import history_import_queue
+from lifecycle.sources.services import history_import_queue, source_connection_check
 from lifecycle.sources.sync import SYNC_OVERLAP, changes_sync_run, history_import_run
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +197,14 @@ def test_an_import_left_running_by_a_killed_worker_can_be_queued_again(shop, sou
     Source.objects.filter(pk=source.pk).update(import_state=ImportState.RUNNING)
     source.refresh_from_db()
     assert history_import_queue(source=source, actor=None).import_state == ImportState.QUEUED
+
+
+def test_a_shop_that_cannot_be_reached_is_told_at_once_on_the_connection_check(source):
+    """An admin waits for the check: one attempt, no backoff (an import retries six times)."""
+    Source.objects.filter(pk=source.pk).update(platform=Platform.WOOCOMMERCE, shop_url="https://127.0.0.1:9/")
+    source.refresh_from_db()
+    started = time.monotonic()
+    checked = source_connection_check(source=source)
+    assert time.monotonic() - started < 5
+    assert checked.status == SourceStatus.FAILING
+    assert "1 time(s)" in checked.status_message
