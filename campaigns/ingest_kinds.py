@@ -13,11 +13,11 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from campaigns.models import NOT_FIRST_OF_MONTH, MarketingSpend, SpendPeriod, spend_date_problem
-from lifecycle.ingest import IngestKind, ingest_kind_register
+from lifecycle.ingest import IngestKind, IngestSerializer, ingest_kind_register
 from lifecycle.ingest_kinds import FUTURE_TOLERANCE, ChannelKeyField, campaign_code_field
 
 
-class MarketingSpendIngestSerializer(serializers.Serializer):
+class MarketingSpendIngestSerializer(IngestSerializer):
     channel = ChannelKeyField(source="channel_id")
     campaign_code = campaign_code_field()
     period = serializers.ChoiceField(choices=SpendPeriod.choices)

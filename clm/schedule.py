@@ -45,6 +45,9 @@ DEFAULT_PERIODIC_TASKS = [
         every_seconds=120,
     ),
     PeriodicTaskDefault(
+        name="Delete uploads nobody imported", task="lifecycle.sources.tasks.source_uploads_expire", every_seconds=3600
+    ),
+    PeriodicTaskDefault(
         name="Nightly CLV fit and RFM breakpoints", task="metrics.tasks.fit_customer_value", daily_at="02:30"
     ),
 ]

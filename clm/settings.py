@@ -287,6 +287,7 @@ CLM_INGEST_MAX_ITEMS = env.int("CLM_INGEST_MAX_ITEMS", default=1000)
 CLM_API_MAX_BODY_BYTES = env.int("CLM_API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 # A CSV file uploaded on /imports/ is at most this large (refused by its Content-Length before it is read).
 CLM_UPLOAD_MAX_BYTES = env.int("CLM_UPLOAD_MAX_BYTES", default=1024**3)
+CLM_UPLOAD_KEEP_DAYS = env.int("CLM_UPLOAD_KEEP_DAYS", default=7)  # an upload not imported by then is deleted
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -63,6 +63,16 @@ def consent_changes_log(writes: Iterable[tuple[int, Mapping[str, Any] | None, Ma
     return len(rows)
 
 
+def consent_unsubscription_kept(stored: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """An unsubscription stays when a write says "not subscribed": both mean no marketing, and a source that cannot
+    tell them apart (a shop's CSV export says only yes or no) must not erase that the customer opted out."""
+    for channel in ConsentChannel.values:
+        fields = consent_fields(channel)
+        if values.get(fields[0]) == ConsentState.NOT_SUBSCRIBED and stored.get(fields[0]) == ConsentState.UNSUBSCRIBED:
+            for name in fields:
+                values.pop(name, None)
+
+
 def consent_changes_ingested(changes: list[RowChange]) -> None:
     """The customers ingest kind's hook: the stored row holds every field the item sent, its state included."""
     consent_changes_log((change.row_id, change.stored, change.item.values) for change in changes)

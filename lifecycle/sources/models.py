@@ -122,6 +122,25 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed"
 
 
+class SourceUnavailable(Exception):
+    """A webhook or registration address that names no source (404), or a disconnected one (410)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(message)
+
+
+def source_at_address(token: str, *, platform: str | None = None) -> Source:
+    """The source a webhook (or Shopware registration) address names, if it takes data; else SourceUnavailable."""
+    sources = Source.objects.filter(webhook_token=token)
+    source = (sources.filter(platform=platform) if platform else sources).first()
+    if source is None:
+        raise SourceUnavailable(404, "not_found", "No source has this address.")
+    if source.status == SourceStatus.DISCONNECTED:
+        raise SourceUnavailable(410, "source_disconnected", "This source is disconnected; CLM takes no data from it.")
+    return source
+
+
 class SourceDelivery(models.Model):
     """A webhook delivery whose signature checked out, kept until processed; its id makes a repeat a no-op."""
 

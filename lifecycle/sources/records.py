@@ -10,6 +10,7 @@ without an email) is skipped and reported; it never blocks the rest of its batch
 not stop at one odd order.
 """
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -77,7 +78,7 @@ class ShopOrder:
     cancelled: bool = False
     # None: the source does not say where the order came from (an export without the visit): no channel and no
     # campaign code are written, rather than `direct` made up, and what the API told CLM of the order stays.
-    attribution: Attribution | None = Attribution()
+    attribution: Attribution | None = None
 
 
 @dataclass
@@ -85,6 +86,8 @@ class ShopBatch:
     customers: list[ShopCustomer] = field(default_factory=list)
     orders: list[ShopOrder] = field(default_factory=list)
     erased_customer_ids: list[str] = field(default_factory=list)  # platform ids, GDPR redaction / deletion
+    # Platform ids of orders the shop deleted (WooCommerce's bin): written as cancelled, so they no longer count.
+    deleted_order_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -101,8 +104,12 @@ class BatchOutcome:
 
 def guest_customer_id(email: str) -> str:
     """A guest's customer id: a keyed hash of the email (one customer per guest; the id reveals nothing)."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
-    return f"guest-{digest[:32]}"
+    return _guest_id(settings.SECRET_KEY, email.strip().lower())
+
+
+@functools.lru_cache(maxsize=20_000)  # an export names a guest on each of their orders
+def _guest_id(key: str, address: str) -> str:
+    return f"guest-{hmac.new(key.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]}"
 
 
 def external_id(source: Source, platform_id: str) -> str:
@@ -264,7 +271,27 @@ def shop_batch_items(*, source: Source, batch: ShopBatch) -> BatchItems:
         else:
             orders.append(item)
     customer_items = [_customer_item(source, customer) for customer in _latest_customers(customers)]
+    orders += _deleted_order_items(source, batch.deleted_order_ids)
     return BatchItems(customers=customer_items, orders=orders, skipped=skipped)
+
+
+def _deleted_order_items(source: Source, platform_ids: list[str]) -> list[dict[str, Any]]:
+    """The stored orders among these as cancelled; an order CLM never had needs nothing."""
+    if not platform_ids:
+        return []
+    stored = Order.objects.filter(external_id__in=[external_id(source, order_id) for order_id in platform_ids])
+    return [
+        {
+            "external_id": order_id,
+            "customer_external_id": customer_id,
+            "placed_at": placed_at,
+            "amount": amount,
+            "status": OrderStatus.CANCELLED,
+        }
+        for order_id, customer_id, placed_at, amount in stored.values_list(
+            "external_id", "customer__external_id", "placed_at", "amount"
+        )
+    ]
 
 
 def shop_items_write(*, customers: list[ValidItem], orders: list[ValidItem]) -> BatchOutcome:

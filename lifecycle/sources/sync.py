@@ -15,7 +15,7 @@ from django.utils import timezone
 from clm.base.locks import job_lock
 from lifecycle.sources.models import DeliveryState, ImportState, Source, SourceDelivery, SourceStatus
 from lifecycle.sources.platforms import PLATFORMS, CredentialsRejected, Page, WebhookRefused
-from lifecycle.sources.records import BatchOutcome, shop_batch_ingest
+from lifecycle.sources.records import BatchOutcome, ShopBatch, shop_batch_ingest
 from lifecycle.tasks import reclassify_customers_on_commit
 
 logger = logging.getLogger(__name__)
@@ -147,18 +147,17 @@ def changes_sync_run(*, source_id: int, now: datetime | None = None) -> bool:
 
 def delivery_process(*, delivery_id: int) -> str:
     """Write one webhook delivery through the ingestion core; returns its state. A processed one is left alone."""
+    delivery = SourceDelivery.objects.select_related("source").get(pk=delivery_id)
+    if delivery.state != DeliveryState.PENDING:
+        return delivery.state
+    # Read before the row is locked: a Shopify refund asks the shop for its order, which may take seconds.
+    batch, refusal = _delivery_batch(delivery)
     with transaction.atomic():
         delivery = SourceDelivery.objects.select_for_update().select_related("source").get(pk=delivery_id)
         if delivery.state != DeliveryState.PENDING:
-            return delivery.state
-        adapter = PLATFORMS[delivery.source.platform]
-        try:
-            if adapter.webhook_source_batch is not None:
-                batch = adapter.webhook_source_batch(delivery.source, delivery.topic, delivery.payload)
-            else:
-                batch = adapter.webhook_batch(delivery.topic, delivery.payload)
-        except WebhookRefused as exc:
-            delivery.state, delivery.error = DeliveryState.FAILED, str(exc)
+            return delivery.state  # another worker wrote it meanwhile
+        if batch is None:
+            delivery.state, delivery.error = DeliveryState.FAILED, refusal
         else:
             outcome = shop_batch_ingest(source=delivery.source, batch=batch)
             delivery.state, delivery.error = DeliveryState.PROCESSED, _skipped_message(outcome.skipped)
@@ -166,3 +165,14 @@ def delivery_process(*, delivery_id: int) -> str:
         delivery.processed_at = timezone.now()
         delivery.save(update_fields=["state", "error", "processed_at"])
         return delivery.state
+
+
+def _delivery_batch(delivery: SourceDelivery) -> tuple[ShopBatch | None, str]:
+    """The delivery's records, or None and why the platform's payload is refused."""
+    adapter = PLATFORMS[delivery.source.platform]
+    try:
+        if adapter.webhook_source_batch is not None:
+            return adapter.webhook_source_batch(delivery.source, delivery.topic, delivery.payload), ""
+        return adapter.webhook_batch(delivery.topic, delivery.payload), ""
+    except WebhookRefused as exc:
+        return None, str(exc)

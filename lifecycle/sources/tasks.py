@@ -78,3 +78,11 @@ def source_upload_import(upload_id: int) -> str:
     from lifecycle.sources.uploads import upload_import_run
 
     return upload_import_run(upload_id=upload_id)
+
+
+@shared_task
+def source_uploads_expire() -> int:
+    """Beat: delete the uploads nobody imported within CLM_UPLOAD_KEEP_DAYS; returns how many."""
+    from lifecycle.sources.uploads import uploads_expire
+
+    return uploads_expire(now=timezone.now())

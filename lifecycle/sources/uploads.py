@@ -13,6 +13,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -227,6 +228,20 @@ def upload_discard(*, upload: Upload) -> None:
         raise ValidationError(_("An import that is under way cannot be discarded."))
     shutil.rmtree(upload_file(upload).parent, ignore_errors=True)
     upload.delete()
+
+
+def uploads_expire(*, now: datetime) -> int:
+    """Delete the uploads left without an import for CLM_UPLOAD_KEEP_DAYS, their files with them (a file holds
+    customers' personal data, and an upload nobody imports would keep it on disk for good); returns how many.
+    Imported uploads stay listed: their files went when they were imported."""
+    expired = Upload.objects.filter(created_at__lt=now - timedelta(days=settings.CLM_UPLOAD_KEEP_DAYS)).exclude(
+        state__in=[UploadState.QUEUED, UploadState.RUNNING, UploadState.DONE]
+    )
+    count = 0
+    for upload in expired:
+        upload_discard(upload=upload)
+        count += 1
+    return count
 
 
 # --- on the worker --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from clm.base.api_errors import error_body
-from lifecycle.sources.models import Source, SourceDelivery, SourceStatus
+from lifecycle.sources.models import Source, SourceDelivery, SourceUnavailable, source_at_address
 from lifecycle.sources.platforms import PLATFORMS, WebhookRefused
 from lifecycle.sources.tasks import delivery_process_on_commit
 
@@ -28,11 +28,10 @@ def _refusal(status: int, code: str, detail: str) -> JsonResponse:
 @login_not_required
 @require_POST
 def source_webhook(request: HttpRequest, token: str) -> JsonResponse:
-    source = Source.objects.filter(webhook_token=token).first()
-    if source is None:
-        return _refusal(404, "not_found", "No source has this webhook address.")
-    if source.status == SourceStatus.DISCONNECTED:
-        return _refusal(410, "source_disconnected", "This source is disconnected; CLM takes no data from it.")
+    try:
+        source = source_at_address(token)
+    except SourceUnavailable as exc:
+        return _refusal(exc.status, exc.code, exc.message)
     adapter = PLATFORMS[source.platform]
     body = request.body
     if adapter.ping is not None and adapter.ping(body, request.headers):

@@ -59,13 +59,12 @@ ATTRIBUTION_PREFIX = "_wc_order_attribution_"
 WEBHOOK_TOPICS = (
     "order.created",
     "order.updated",
+    "order.deleted",  # moved to the bin (or deleted for good): its payload is the id alone
     "order.restored",
     "customer.created",
     "customer.updated",
     "customer.deleted",
 )
-# Taken and answered, but carrying nothing to write: a trashed order's payload is its id alone (it stays as it was).
-IGNORED_TOPICS = ("order.deleted",)
 
 
 # --- mapping: WooCommerce's JSON (API pages and webhook payloads are the same) onto the shop records ---
@@ -191,7 +190,7 @@ def webhook_delivery(headers: Mapping[str, str], payload: Any) -> WebhookDeliver
     replay is stored once, every changed state is stored (WooCommerce builds the payload when it delivers).
     """
     topic = headers.get("X-WC-Webhook-Topic", "")
-    if topic not in WEBHOOK_TOPICS + IGNORED_TOPICS:
+    if topic not in WEBHOOK_TOPICS:
         raise WebhookRefused(f"Unknown topic {topic!r}: CLM takes {', '.join(WEBHOOK_TOPICS)}.")
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), int | str):
         raise WebhookRefused("The payload has no id.")
@@ -200,12 +199,13 @@ def webhook_delivery(headers: Mapping[str, str], payload: Any) -> WebhookDeliver
 
 
 def webhook_batch(topic: str, payload: Any) -> ShopBatch:
-    """A webhook's payload is the resource as the REST API shows it; customer.deleted carries the id alone."""
+    """A webhook's payload is the resource as the REST API shows it; customer.deleted and order.deleted carry the
+    id alone."""
     try:
         if topic == "customer.deleted":
             return ShopBatch(erased_customer_ids=[str(payload["id"])])
-        if topic in IGNORED_TOPICS:
-            return ShopBatch()
+        if topic == "order.deleted":
+            return ShopBatch(deleted_order_ids=[str(payload["id"])])
         if topic in WEBHOOK_TOPICS:
             return _batch(CUSTOMERS if topic.startswith("customer.") else ORDERS, [payload])
     except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:

@@ -91,6 +91,22 @@ def test_a_withdrawal_is_logged_after_the_consent(writer, c1):
     assert Customer.objects.get(pk=c1.pk).email_consent == "unsubscribed"
 
 
+def test_not_subscribed_never_overwrites_an_unsubscription_but_a_new_subscription_does(writer, c1):
+    post(writer, "customers", {"external_id": "c-1", "email_consent": "unsubscribed", "email_consent_source": "mail"})
+
+    # What a shop's CSV export says of someone who opted out: "no", read as not subscribed.
+    response = post(writer, "customers", {"external_id": "c-1", "email_consent": "not_subscribed", "name": "Ada"})
+
+    assert response.json()["updated"] == 1  # the name
+    customer = Customer.objects.get(pk=c1.pk)
+    assert (customer.email_consent, customer.email_consent_source, customer.name) == ("unsubscribed", "mail", "Ada")
+    assert [change[2] for change in changes()] == ["unsubscribed"]
+
+    post(writer, "customers", {"external_id": "c-1", **subscribed()})
+    assert Customer.objects.get(pk=c1.pk).email_consent == "subscribed"
+    assert [change[2] for change in changes()] == ["unsubscribed", "subscribed"]
+
+
 def test_a_new_customer_logs_the_consent_it_arrives_with_but_not_the_default(writer):
     post(
         writer,

@@ -58,15 +58,16 @@ def grouped(rows: Iterable[Row], key_column: str) -> Iterator[tuple[Row, int]]:
     """Consecutive rows with the same value in `key_column` as one record: its first row and how many rows it has.
     The platforms write an order with several line items as several rows, the order's fields on the first."""
     first: Row | None = None
+    first_key = ""
     count = 0
     for row in rows:
         key = row.raw(key_column)
-        if first is not None and key and not row.error and key == first.raw(key_column):
+        if first is not None and key and not row.error and key == first_key:
             count += 1
             continue
         if first is not None:
             yield first, count
-        first, count = row, 1
+        first, first_key, count = row, key, 1
     if first is not None:
         yield first, count
 

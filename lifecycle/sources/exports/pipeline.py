@@ -266,7 +266,10 @@ def _compare(kind: IngestKind, items: list[ValidItem]) -> dict[tuple, str]:
         elif version and item.values.get(version) and row.get(version) and item.values[version] < row[version]:
             results[key] = "unchanged"  # older than what is stored: the write would leave it
         else:
-            changed = any(row[name] != value for name, value in item.values.items())
+            values = dict(item.values)
+            if kind.keep_stored is not None:
+                kind.keep_stored(row, values)
+            changed = any(row[name] != value for name, value in values.items())
             results[key] = "updated" if changed else "unchanged"
     return results
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from lifecycle.sources.models import Platform, Source, SourceStatus
+from lifecycle.sources.models import Platform, SourceUnavailable, source_at_address
 from lifecycle.sources.shopware.webhooks import signature_valid
 
 APP_NAME = "ClmConnector"  # the manifest's <meta><name>: the proof covers it
@@ -66,11 +66,10 @@ def _registration(request: HttpRequest, secret: str) -> JsonResponse:
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def shopware_registration(request: HttpRequest, token: str) -> JsonResponse:
-    source = Source.objects.filter(webhook_token=token, platform=Platform.SHOPWARE).first()
-    if source is None:
-        return _refusal(404, "No Shopware source has this address.")
-    if source.status == SourceStatus.DISCONNECTED:
-        return _refusal(410, "This source is disconnected; CLM takes no data from it.")
+    try:
+        source = source_at_address(token, platform=Platform.SHOPWARE)
+    except SourceUnavailable as exc:
+        return _refusal(exc.status, exc.message)
     if not source.webhook_secret:
         return _refusal(401, "Save a webhook secret on the source's page first: it is the app's <secret>.")
     secret = str(source.webhook_secret)

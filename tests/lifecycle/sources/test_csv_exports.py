@@ -153,6 +153,8 @@ def test_a_woocommerce_shop_comes_in_from_its_exports_in_the_sites_time_zone():
         "4995": ("12", at("2024-06-04 12:00:00-07:00"), Decimal("18.00"), OrderStatus.CANCELLED),
     }  # 4994 is pending
     assert "1 order(s) left out" in out
+    # The export says nothing of the visit: no channel made up (`direct` would be a guess).
+    assert set(Order.objects.values_list("channel", "campaign_code")) == {(None, "")}
 
 
 def test_a_woocommerce_one_row_per_item_export_is_one_order_per_order_id(tmp_path):
@@ -189,6 +191,7 @@ def test_a_shopware_default_orders_export_counts_the_states_listed_by_id_as_comp
     }
     assert stored_customers()[LENA][:2] == ("lena@example.de", "Lena Schmidt")
     assert MAX in stored_customers()  # a guest account: keyed by email, as the API import keys Shopware's guests
+    assert set(Order.objects.values_list("channel", "campaign_code")) == {(None, "")}  # the export has no visit
 
 
 def test_a_shopware_export_with_the_state_mappings_reads_payments_refunds_and_cancellations():

@@ -1,6 +1,7 @@
 """Uploading a CSV file in the browser (/imports/): layout told from the header, a preview before anything is written,
 the import on the worker (run eagerly here), and every bad input refused with a clear message."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from django.urls import reverse
 from lifecycle.models import Customer, Order
 from lifecycle.sources.models import Platform, Source, Upload, UploadState
 from lifecycle.sources.upload_views import UploadLimitHandler
-from lifecycle.sources.uploads import upload_check_run, uploads_dir
+from lifecycle.sources.uploads import upload_check_run, uploads_dir, uploads_expire
 from tests.language import german
 from tests.lifecycle.sources.csv_exports import a_source, copy_with, fixture
 from tests.pages import user_client
@@ -260,6 +261,24 @@ def test_an_upload_needs_the_csrf_token(data_dir):
     response = client.post(LIST, {"file": SimpleUploadedFile("a.csv", b"external_id\nc1\n"), "timezone": "UTC"})
     assert response.status_code == 403
     assert _nothing_kept()
+
+
+def test_uploads_nobody_imported_are_deleted_with_their_files_after_the_keep_days(admin, run_tasks, settings):
+    settings.CLM_UPLOAD_KEEP_DAYS = 7
+    a_source(Platform.SHOPIFY)
+    ready = uploaded(run_tasks(lambda: upload(admin, fixture("shopify_customers_export.csv"))))
+    imported = uploaded(run_tasks(lambda: upload(admin, fixture("shopify_customers_export.csv"))))
+    run_tasks(lambda: admin.post(reverse("upload-import", args=[imported.pk]), {"mode": "atomic"}))
+    imported.refresh_from_db()
+    assert (ready.state, imported.state) == (UploadState.READY, UploadState.DONE)
+    folder = uploads_dir() / Path(ready.path).parent
+
+    assert uploads_expire(now=ready.created_at + timedelta(days=7)) == 0
+    assert folder.exists()
+
+    assert uploads_expire(now=ready.created_at + timedelta(days=7, seconds=1)) == 1
+    assert not folder.exists()
+    assert list(Upload.objects.values_list("pk", flat=True)) == [imported.pk]  # an import stays on the list
 
 
 def test_the_progress_endpoint_answers_state_and_percent(admin):

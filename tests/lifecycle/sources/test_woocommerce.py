@@ -448,12 +448,19 @@ def test_customer_webhooks_update_the_customer_and_a_deletion_erases_them(client
     assert not Customer.objects.filter(external_id="26").exists()
 
 
-def test_a_trashed_order_is_taken_and_left_as_it_was(client, source):
+def test_a_trashed_order_is_cancelled_and_a_restored_one_counts_again(client, source):
     deliver(client, source, "order.created", wp_json(order_payload(729)))
     response = deliver(client, source, "order.deleted", wp_json({"id": 729}))
+    unknown = deliver(client, source, "order.deleted", wp_json({"id": 9999}))
 
-    assert response.status_code == 200
-    assert process_deliveries() == ["processed", "processed"]
+    assert (response.status_code, unknown.status_code) == (200, 200)
+    assert process_deliveries() == ["processed"] * 3
+    order = Order.objects.get()
+    assert (order.external_id, order.status) == ("729", OrderStatus.CANCELLED)
+
+    restored = order_payload(729, date_modified_gmt="2017-04-02T10:00:00")  # restoring changes it
+    deliver(client, source, "order.restored", wp_json(restored))
+    assert process_deliveries() == ["processed"]
     assert Order.objects.get().status == OrderStatus.COMPLETED
 
 
