@@ -10,6 +10,7 @@ app registers its own kind, which keeps this module free of any import from it.
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.fields import Field, SkipField, empty, get_error_detail
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from clm.base.api_errors import field_errors
 from lifecycle.models import Channel, Customer
@@ -134,6 +136,19 @@ class IngestRejected(Exception):
 # --- validation -----------------------------------------------------------------------------------
 
 
+SURROGATE_CHARACTER = re.compile("[\ud800-\udfff]")  # what JSON and jsonb cannot store
+
+
+class SurrogatesRefused(ProhibitSurrogateCharactersValidator):
+    """DRF's check of every text field, its message and code, by one regular expression search instead of a Python
+    loop over every character."""
+
+    def __call__(self, value: Any) -> None:
+        found = SURROGATE_CHARACTER.search(str(value))
+        if found:
+            raise serializers.ValidationError(self.message.format(code_point=ord(found.group())), code=self.code)
+
+
 class IngestSerializer(serializers.Serializer):
     """The base of the ingest kinds' serializers: DRF's Serializer, validating an item as DRF does, but without
     DRF's per-field cost for the optional fields an item leaves out (a raised and caught SkipField each). Imports
@@ -144,6 +159,11 @@ class IngestSerializer(serializers.Serializer):
         dotted = [field.field_name for field in self._writable_fields if len(field.source_attrs) != 1]
         if dotted:
             raise ImproperlyConfigured(f"{type(self).__name__}: ingest fields store model attributes: {dotted}")
+        for writable in self._writable_fields:
+            writable.validators = [
+                SurrogatesRefused() if isinstance(validator, ProhibitSurrogateCharactersValidator) else validator
+                for validator in writable.validators
+            ]
         return [
             (
                 str(field.field_name),
@@ -154,6 +174,10 @@ class IngestSerializer(serializers.Serializer):
             )
             for field in self._writable_fields
         ]
+
+    def run_validators(self, value: Any) -> None:
+        if self.validators:  # DRF would first gather the read-only fields' defaults, for validators there are none
+            super().run_validators(value)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):

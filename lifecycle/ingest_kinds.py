@@ -5,7 +5,6 @@ Field names here are the API's and the CSV columns' names (docs/IMPORT.md).
 
 import json
 import math
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from rest_framework import serializers
 from lifecycle.consent import consent_changes_ingested, consent_unsubscription_kept
 from lifecycle.ingest import (
     INGEST_KINDS,
+    SURROGATE_CHARACTER,
     WRITE_CHUNK,
     IngestKind,
     IngestSerializer,
@@ -84,9 +84,6 @@ class PropertiesField(serializers.JSONField):
         super().__init__(binary=True, **kwargs)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
@@ -119,7 +116,7 @@ def _unstorable_json(value: Any) -> str | None:
 def _unstorable_text(text: str) -> str | None:
     if "\x00" in text:
         return "contains a NUL character"
-    if _SURROGATE.search(text):
+    if SURROGATE_CHARACTER.search(text):
         return "contains a lone surrogate character"
     return None
 
