@@ -45,6 +45,11 @@ DEFAULT_PERIODIC_TASKS = [
         every_seconds=120,
     ),
     PeriodicTaskDefault(
+        name="Send due webhook deliveries (retries)",
+        task="campaigns.activation.tasks.deliveries_send",
+        every_seconds=60,
+    ),
+    PeriodicTaskDefault(
         name="Delete uploads nobody imported", task="lifecycle.sources.tasks.source_uploads_expire", every_seconds=3600
     ),
     PeriodicTaskDefault(

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "lifecycle",
     "lifecycle.sources",
     "campaigns",
+    "campaigns.activation",
     "metrics",
 ]
 
@@ -288,6 +289,10 @@ CLM_API_MAX_BODY_BYTES = env.int("CLM_API_MAX_BODY_BYTES", default=5 * 1024 * 10
 # A CSV file uploaded on /imports/ is at most this large (refused by its Content-Length before it is read).
 CLM_UPLOAD_MAX_BYTES = env.int("CLM_UPLOAD_MAX_BYTES", default=1024**3)
 CLM_UPLOAD_KEEP_DAYS = env.int("CLM_UPLOAD_KEEP_DAYS", default=7)  # an upload not imported by then is deleted
+# Webhook destinations: http and private addresses (http://127.0.0.1 in development and tests) only with this on.
+CLM_OUTBOUND_ALLOW_LOCAL = env.bool("CLM_OUTBOUND_ALLOW_LOCAL", default=DEBUG)
+# After a destination's secret is rotated, events carry a signature with the old one too for this long.
+CLM_WEBHOOK_SECRET_OVERLAP_HOURS = env.int("CLM_WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -37,6 +37,7 @@ urlpatterns = [
     path("", include("metrics.urls")),
     path("", include("campaigns.urls")),
     path("", include("lifecycle.sources.urls")),
+    path("", include("campaigns.activation.urls")),
     # The pages that combine areas (the wiring's own).
     path("plans/", default_model_redirect("plans"), name="plans-default"),
     path("models/<slug:key>/plans/", channel_plans.plans, name="plans"),

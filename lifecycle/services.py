@@ -21,7 +21,7 @@ the last complete pass classifies only them and the customers whose time-based c
 import logging
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,6 +64,28 @@ OUTBOX_BATCH = 5000
 class ChunkResult:
     evaluated: int
     transitions: int
+
+
+@dataclass(frozen=True)
+class TransitionsWritten:
+    """A chunk's stage changes, just written: the run's transition rows `WHERE run_id = run.pk {scope_sql}`."""
+
+    run: ClassificationRun
+    model: LifecycleModel
+    scope_sql: str
+    scope_params: list
+    chunk: Q  # the chunk's customers
+    stored: StoredRules | None
+
+
+# Called in the chunk's transaction after its transitions are written, so what a hook writes (the activation
+# app's deliveries of stage changes) commits or rolls back with them. Apps above lifecycle register here.
+_TRANSITIONS_HOOKS: list[Callable[[TransitionsWritten], None]] = []
+
+
+def transitions_hook_register(hook: Callable[[TransitionsWritten], None]) -> None:
+    if hook not in _TRANSITIONS_HOOKS:
+        _TRANSITIONS_HOOKS.append(hook)
 
 
 def _sql_names() -> dict[str, str]:
@@ -129,6 +151,9 @@ def customers_classify(
                 """,  # noqa: S608
                 [run.pk, *scope_params],
             )
+            written = TransitionsWritten(run, model, scope, scope_params, chunk, stored)
+            for hook in _TRANSITIONS_HOOKS:
+                hook(written)
         # Counted without the feature annotations: the order features group the classification query by customer.
         evaluated = Customer.objects.filter(chunk, first_seen_at__lte=run.as_of).count()
     return ChunkResult(evaluated=evaluated, transitions=transitions)

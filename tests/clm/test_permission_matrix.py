@@ -19,6 +19,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from campaigns.activation.services import destination_save, destination_test_queue
 from campaigns.campaigns.crud import campaign_create
 from campaigns.experiments.crud import experiment_create
 from campaigns.models import ChannelPlan
@@ -83,6 +84,7 @@ CAMPAIGN = {"campaign_id": "{campaign}"}
 SOURCE = {"source_id": "{source}"}
 SOURCE_TOKEN = {"token": "{source_token}"}
 UPLOAD = {"upload_id": "{upload}"}
+DESTINATION = {"destination_id": "{destination}"}
 V, M, A = Role.VIEWER, Role.MARKETER, Role.ADMIN
 
 ACCESS: dict[str, Page | Api | Public] = {
@@ -136,6 +138,11 @@ ACCESS: dict[str, Page | Api | Public] = {
     "imports/<int:upload_id>/import/": Page({"POST": A}, UPLOAD),
     "imports/<int:upload_id>/discard/": Page({"POST": A}, UPLOAD),
     "imports/<int:upload_id>/progress/": Page({"GET": A}, UPLOAD),
+    # --- pages: admins set up where CLM sends data ---
+    "destinations/": Page({"GET": A, "POST": A}),
+    "destinations/<int:destination_id>/": Page({"GET": A, "POST": A}, DESTINATION),
+    "destinations/<int:destination_id>/<str:action>/": Page({"POST": A}, {**DESTINATION, "action": "test"}),
+    "deliveries/<int:delivery_id>/replay/": Page({"POST": A}, {"delivery_id": "{delivery}"}),
     # --- called by shop platforms, signed ---
     "api/v1/sources/webhooks/<str:token>/": Signed(frozenset({"POST"}), SOURCE_TOKEN),
     "api/v1/sources/shopware/<str:token>/registration/": Signed(frozenset({"GET", "POST"}), SOURCE_TOKEN),
@@ -255,7 +262,18 @@ def world(db) -> dict[str, str]:
         name="Shop", platform=Platform.SHOPWARE, shop_url="https://shop.example", currency="EUR", webhook_secret="s"
     )
     upload = Upload.objects.create(file_name="orders.csv", path="/nonexistent/orders.csv", size=10, source=source)
+    destination, _ = destination_save(
+        destination=None,
+        name="CRM",
+        url="https://crm.example/hooks",
+        event_types=["customer.stage_changed"],
+        lifecycle_models=[],
+        actor=None,
+    )
+    delivery = destination_test_queue(destination=destination)
     return {
+        "destination": str(destination.pk),
+        "delivery": str(delivery.pk),
         "upload": str(upload.pk),
         "campaign": str(campaign.pk),
         "plan": str(plan.pk),
