@@ -301,8 +301,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django-axes logs every successful login at INFO; its warnings (failures, lockouts) are what matters.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # django-axes logs every successful login at INFO, httpx every request (each webhook sent, each page of a shop's
+    # history): their warnings are what matters; the delivery log and the source pages keep the rest.
+    "loggers": {"axes": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 # --- Lifecycle ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,9 @@ RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 LEASE = timedelta(minutes=2)
 BATCH = 200
 EXCERPT = 500
+SEND_CONCURRENCY = 10  # requests in flight per worker process
+LIMITS = httpx.Limits(max_connections=SEND_CONCURRENCY, max_keepalive_connections=SEND_CONCURRENCY)
+RESULT_FIELDS = ("state", "attempts", "next_attempt_at", "leased_until", "delivered_at", "last_status", "last_error")
 
 
 def _earlier_pending() -> Exists:
@@ -135,6 +139,7 @@ def signed_headers(destination: Destination, delivery: Delivery, body: bytes, no
 
 @dataclass
 class Outcome:
+    at: datetime  # when the attempt started
     status: int | None
     latency_ms: int
     excerpt: str = ""
@@ -154,12 +159,13 @@ def _post(client: httpx.Client, destination: Destination, delivery: Delivery) ->
         headers = signed_headers(destination, delivery, body, now)
         response = outbound_post(client, destination.url, content=body, headers=headers)
     except OutboundRefused as exc:
-        return Outcome(None, 0, error=str(exc))
+        return Outcome(now, None, 0, error=str(exc))
     except httpx.HTTPError as exc:
-        return Outcome(None, round((time.monotonic() - started) * 1000), error=f"{type(exc).__name__}: {exc}"[:EXCERPT])
+        latency = round((time.monotonic() - started) * 1000)
+        return Outcome(now, None, latency, error=f"{type(exc).__name__}: {exc}"[:EXCERPT])
     latency = round((time.monotonic() - started) * 1000)
     retry_after = retry_after_seconds(response.headers.get("retry-after"), 0.0) if response.status_code == 429 else None
-    return Outcome(response.status_code, latency, excerpt=response.text[:EXCERPT], retry_after=retry_after)
+    return Outcome(now, response.status_code, latency, excerpt=response.text[:EXCERPT], retry_after=retry_after)
 
 
 def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> DeliveryAttempt:
@@ -168,7 +174,7 @@ def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> DeliveryAtte
     delivery.last_status = outcome.status
     delivery.last_error = outcome.error or ("" if outcome.delivered else outcome.excerpt)
     if outcome.delivered:
-        delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, now
+        delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, outcome.at
     elif delivery.attempts > len(RETRY_SCHEDULE):
         delivery.state = DeliveryState.FAILED
     else:
@@ -176,7 +182,7 @@ def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> DeliveryAtte
         delivery.next_attempt_at = now + timedelta(seconds=wait)
     return DeliveryAttempt(
         delivery=delivery,
-        at=now,
+        at=outcome.at,
         status=outcome.status,
         latency_ms=outcome.latency_ms,
         response_excerpt=outcome.excerpt,
@@ -194,24 +200,24 @@ def deliveries_send_batch(ids: Iterable[int]) -> int:
     deliveries = list(
         Delivery.objects.filter(pk__in=list(ids)).select_related("destination", "customer").order_by("id")
     )
-    attempts: list[DeliveryAttempt] = []
-    clients: dict[int, httpx.Client] = {}
+    clients = {
+        destination_id: httpx.Client(timeout=TIMEOUT, follow_redirects=False, limits=LIMITS)
+        for destination_id in {delivery.destination_id for delivery in deliveries}
+    }
     try:
-        for delivery in deliveries:
-            destination = delivery.destination
-            client = clients.get(destination.pk)
-            if client is None:
-                client = clients[destination.pk] = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
-            outcome = _post(client, destination, delivery)
-            attempts.append(_record(delivery, outcome, timezone.now()))
+        # Concurrently (a claimed batch holds at most one delivery per customer and destination, so order holds):
+        # a receiver 50 ms away takes 10,000 events in a minute, not in eight. No query runs in the threads.
+        with ThreadPoolExecutor(max_workers=SEND_CONCURRENCY) as pool:
+            outcomes = list(pool.map(lambda d: _post(clients[d.destination_id], d.destination, d), deliveries))
     finally:
         for client in clients.values():
             client.close()
+    now = timezone.now()
+    attempts = [_record(delivery, outcome, now) for delivery, outcome in zip(deliveries, outcomes, strict=True)]
     with transaction.atomic():
-        Delivery.objects.bulk_update(
-            deliveries,
-            ["state", "attempts", "next_attempt_at", "leased_until", "delivered_at", "last_status", "last_error"],
-        )
+        # One UPDATE each: bulk_update's CASE per row and field cost ten times as much to build.
+        for delivery in deliveries:
+            Delivery.objects.filter(pk=delivery.pk).update(**{name: getattr(delivery, name) for name in RESULT_FIELDS})
         DeliveryAttempt.objects.bulk_create(attempts)
         for destination in {d.destination for d in deliveries if d.state == DeliveryState.FAILED}:
             destination_disable(
