@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+import campaigns.activation.urls
 import campaigns.urls
 import lifecycle.sources.urls
 import lifecycle.urls
@@ -18,6 +19,7 @@ api_v1 = [
     *lifecycle.urls.api_urlpatterns,
     *lifecycle.sources.urls.api_urlpatterns,
     *campaigns.urls.api_urlpatterns,
+    *campaigns.activation.urls.api_urlpatterns,
     *metrics.urls.api_urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs page is for people: anonymous visitors go to the login page rather than get a 401. The split view

@@ -148,6 +148,12 @@ ACCESS: dict[str, Page | Api | Public] = {
     "api/v1/sources/shopware/<str:token>/registration/": Signed(frozenset({"GET", "POST"}), SOURCE_TOKEN),
     # --- API: lifecycle ---
     "api/v1/schema/": Api({"GET": ANY}),
+    "api/v1/destinations/": Api({"GET": ADMIN, "POST": ADMIN}),
+    "api/v1/destinations/<int:destination_id>/": Api({"GET": ADMIN, "PATCH": ADMIN}, DESTINATION),
+    "api/v1/destinations/<int:destination_id>/test/": Api({"POST": ADMIN}, DESTINATION),
+    "api/v1/destinations/<int:destination_id>/rotate-secret/": Api({"POST": ADMIN}, DESTINATION),
+    "api/v1/destinations/<int:destination_id>/deliveries/": Api({"GET": ADMIN}, DESTINATION),
+    "api/v1/deliveries/<int:delivery_id>/replay/": Api({"POST": ADMIN}, {"delivery_id": "{delivery}"}),
     "api/v1/customers/": Api({"GET": READ, "POST": WRITE}),
     "api/v1/customers/<str:external_id>/": Api({"GET": READ}, ADA),
     "api/v1/customers/<str:external_id>/transitions/": Api({"GET": READ}, ADA),
