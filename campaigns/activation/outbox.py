@@ -6,7 +6,7 @@ to, when) and the values of the features of the rules of the stage the customer 
 saw them; the customer's external id is read when it is sent.
 """
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -93,6 +93,6 @@ def stage_changes_queue(written: TransitionsWritten) -> None:
                 *destination_ids,
             ],
         )
-    from campaigns.activation.tasks import deliveries_send  # the tasks send what this writes
+    from campaigns.activation.tasks import deliveries_send_on_commit  # the tasks send what this writes
 
-    transaction.on_commit(deliveries_send.delay)
+    deliveries_send_on_commit()

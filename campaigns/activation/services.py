@@ -19,7 +19,7 @@ from campaigns.activation.models import (
     DestinationState,
     EventType,
 )
-from campaigns.activation.tasks import deliveries_send
+from campaigns.activation.tasks import deliveries_send_on_commit
 from clm.base.history import audit_as
 from clm.base.outbound import url_problem
 from lifecycle.models import LifecycleModel
@@ -88,7 +88,7 @@ def destination_state_set(*, destination: Destination, active: bool, actor: Any)
     with transaction.atomic():
         destination.save(update_fields=["state", "state_message", "updated_at"])
         if active:  # what waited while it was off is due now
-            transaction.on_commit(deliveries_send.delay)
+            deliveries_send_on_commit()
 
 
 def destination_test_queue(*, destination: Destination) -> Delivery:
@@ -102,7 +102,7 @@ def destination_test_queue(*, destination: Destination) -> Delivery:
             next_attempt_at=now,
             created_at=now,
         )
-        transaction.on_commit(deliveries_send.delay)
+        deliveries_send_on_commit()
     return delivery
 
 
@@ -115,6 +115,6 @@ def delivery_replay(*, delivery: Delivery) -> Delivery:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=DeliveryState.PENDING, attempts=0, next_attempt_at=now, leased_until=None
         )
-        transaction.on_commit(deliveries_send.delay)
+        deliveries_send_on_commit()
     delivery.refresh_from_db()
     return delivery

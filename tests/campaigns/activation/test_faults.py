@@ -47,7 +47,7 @@ def test_a_worker_killed_mid_batch_loses_no_event(start_worker, httpserver):
     assert len(ids) == CUSTOMERS
 
     worker = start_worker("first", pool="prefork", concurrency=1)
-    wait_for(lambda: len(received) >= 3, timeout=30, message="the first events to arrive")
+    wait_for(lambda: len(received) >= 3, timeout=90, message="the first events to arrive")
     for pid in [*worker_children(worker), worker.pid]:
         os.kill(pid, signal.SIGKILL)
     worker.wait(timeout=10)

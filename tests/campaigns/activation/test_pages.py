@@ -88,7 +88,7 @@ def test_a_test_event_reaches_the_receiver_through_a_real_worker(start_worker, h
 
     admin.post(f"/destinations/{destination.pk}/test/")
 
-    wait_for(lambda: receiver.requests, timeout=30, message="the test event to arrive")
+    wait_for(lambda: receiver.requests, timeout=90, message="the test event to arrive")
     (event,) = receiver.verified(destination.secrets[0]["secret"])
     assert event["type"] == EventType.TEST and event["data"]["destination"] == "CRM"
     wait_for(lambda: Delivery.objects.filter(state=DeliveryState.DELIVERED).exists(), timeout=10)

@@ -242,3 +242,25 @@ def test_in_production_only_public_https_addresses_are_taken(settings, monkeypat
     attempt = Delivery.objects.get().attempt_log.get()
     assert attempt.status is None and "10.1.2.3, which is not public" in attempt.error
     assert receiver.requests == []
+
+
+def test_with_the_broker_down_the_change_and_its_delivery_are_kept_and_the_sweep_sends_it(
+    status_model, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    from clm.celery import app
+
+    _, secret = destination(receiver)
+    buyer("ada", "2024-05-01")
+    # Nothing listens there. The app's connection pools are set aside too, so that undo() gives them back and the
+    # tests after this one reach the real broker again.
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = model_reclassify(model=status_model, as_of=AS_OF)  # queuing the send fails after the commit
+
+    assert run.transitions == 1 and Delivery.objects.get().state == DeliveryState.PENDING
+    monkeypatch.undo()  # the broker is back; the beat's sweep runs the sending task
+    assert deliveries_send_due() == 1
+    assert receiver.verified(secret)[0]["data"]["to"] == "new"
