@@ -77,7 +77,7 @@ def suite(runs: int) -> list[Row]:
         row.key = f"cdnow.{row.key}"
         rows.append(row)
     rows += page_rows(as_of_day="1998-06-30")
-    rows.append(ingestion_row(runs))
+    rows.append(ingestion_row(runs, key="cdnow.ingest", customers=[f"cdnow-{i:05d}" for i in range(1, 1001)]))
     return rows
 
 
@@ -176,16 +176,15 @@ def page_rows(*, as_of_day: str) -> list[Row]:
     return rows
 
 
-def ingestion_row(runs: int) -> Row:
+def ingestion_row(runs: int, *, key: str, customers: list[str], batches: int = 20, batch_size: int = 1000) -> Row:
+    """POST /api/v1/orders/ through DRF's test client: `batches` requests of `batch_size` orders of `customers`."""
     from rest_framework.test import APIClient
 
     from clm.base.services import api_key_create
 
-    _, key = api_key_create(name="bench", scopes={"write"})
+    _, api_key = api_key_create(name="bench", scopes={"write"})
     client = APIClient(SERVER_NAME="localhost")
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    customers = [f"cdnow-{i:05d}" for i in range(1, 1001)]
-    batches = 20
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
 
     def post_orders() -> None:
         run = time.perf_counter_ns()
@@ -193,12 +192,12 @@ def ingestion_row(runs: int) -> Row:
             body = [
                 {
                     "external_id": f"bench-{run}-{b}-{i}",
-                    "customer_external_id": customers[i],
+                    "customer_external_id": customers[(b * batch_size + i) % len(customers)],
                     "placed_at": "2024-05-01T10:00:00Z",
                     "amount": "19.90",
                     "channel": "email",
                 }
-                for i in range(1000)
+                for i in range(batch_size)
             ]
             response = client.post("/api/v1/orders/", data=json.dumps(body), content_type="application/json")
             if response.status_code != 201:
@@ -206,9 +205,9 @@ def ingestion_row(runs: int) -> Row:
 
     seconds = timed(post_orders, runs=runs)
     return Row(
-        "cdnow.ingest",
-        "API order ingestion, 1,000-order batches (in-process test client, no HTTP server)",
+        key,
+        f"API order ingestion, {batch_size:,}-order batches (in-process test client, no HTTP server)",
         f"{batches} batches",
-        [batches * 1000 / s for s in seconds],
+        [batches * batch_size / s for s in seconds],
         "orders/s",
     )

@@ -64,6 +64,10 @@ def evaluate(rows: list[Row]) -> None:
             row.target, row.met = "≤ 20 s for 1M rows", row.median <= 20
         elif row.key == "export.memory":
             row.target, row.met = "flat (< 50 MiB growth)", max(row.values) < 50
+        elif row.key == "sources.webhook":
+            row.target, row.met = "p95 ≤ 50 ms (issue 16)", row.p95 <= 50
+        elif row.key == "sources.reclassify":
+            row.target, row.met = "p95 ≤ 5 s (issue 16)", row.p95 <= 5
         elif row.key == "cdnow.import":
             row.target, row.met = "≤ 10 s", row.median <= 10
         elif row.key == "cdnow.clv":

@@ -1,12 +1,14 @@
-"""Benchmarks: `make bench` (CDNOW) or `make bench SCALE=10k|100k|1m`; appends a section to docs/BENCHMARKS.md.
+"""Benchmarks: `make bench` (CDNOW), `make bench SCALE=10k|100k|1m` or `make bench SCALE=sources` (the shop
+sources); appends a section to docs/BENCHMARKS.md.
 
-    python bench/run.py [--scale cdnow|10k|100k|1m] [--seed N] [--runs N] [--parts full,floor,...]
+    python bench/run.py [--scale cdnow|sources|10k|100k|1m] [--seed N] [--runs N] [--parts full,floor,...]
                         [--regenerate] [--keep-indexes] [--no-report]
 
 How to run it and what each measurement means: docs/BENCHMARKING.md. In short: it runs against PostgreSQL
-(BENCH_DATABASE_URL; default the `clm_bench` database on 127.0.0.1 for the scales, `clm_bench_cdnow` — recreated
-on every run — for CDNOW), never against the development database, with production settings (DEBUG off) and a
-broker of its own (BENCH_REDIS_URL, or the filesystem broker under BENCH_DATA_DIR) that no worker reads.
+(BENCH_DATABASE_URL; default the `clm_bench` database on 127.0.0.1 for the scales, and for the suites that recreate
+theirs on every run `clm_bench_cdnow` (CDNOW) and `clm_bench_sources`), never against the development database,
+with production settings (DEBUG off) and a broker of its own (BENCH_REDIS_URL, or the filesystem broker under
+BENCH_DATA_DIR) that no worker reads but the ones the suite starts.
 """
 
 import argparse
@@ -36,11 +38,15 @@ SCALE_PARTS = (
     "covering",
     "cdnow",
 )
+# Suites in a database of their own, recreated on every run (not the scales' generated data); their parts are fixed.
+OWN_DATABASE = {"cdnow": "clm_bench_cdnow", "sources": "clm_bench_sources"}
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", default=os.environ.get("SCALE") or "cdnow", choices=["cdnow", "10k", "100k", "1m"])
+    parser.add_argument(
+        "--scale", default=os.environ.get("SCALE") or "cdnow", choices=[*OWN_DATABASE, "10k", "100k", "1m"]
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")), help="runs per figure")
     parser.add_argument("--parts", default="", help=f"a subset of {','.join(SCALE_PARTS)} (added to the last results)")
@@ -53,7 +59,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def _environment(scale: str) -> None:
     """Production settings on the benchmark's own database, data folder and broker, before Django starts."""
-    default_db = "clm_bench_cdnow" if scale == "cdnow" else "clm_bench"
+    default_db = OWN_DATABASE.get(scale, "clm_bench")
     data_dir = os.environ.get("BENCH_DATA_DIR", "/tmp/clm-bench")  # noqa: S108 - scratch data of the benchmark
     os.environ.update(
         {
@@ -121,7 +127,7 @@ def _broker_purge() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     _environment(args.scale)
-    _database(recreate=args.scale == "cdnow")
+    _database(recreate=args.scale in OWN_DATABASE)
     import django
 
     django.setup()
@@ -133,16 +139,14 @@ def main(argv: list[str] | None = None) -> None:
 
     call_command("migrate", verbosity=0)
     path = _results_path(args.scale, args.core)
-    if args.scale == "cdnow":
-        from bench import cdnow_runs
-
-        rows = cdnow_runs.core_rows(args.runs) if args.core else cdnow_runs.suite(args.runs)
-        results = {"rows": rows, "notes": [f"Load average (1/5/15 min) at the end: {load_average()}."]}
+    if args.scale in OWN_DATABASE:
+        title, preamble, rows, notes = _own_database_suite(args, path)
+        results = {"rows": rows, "notes": [*notes, f"Load average (1/5/15 min) at the end: {load_average()}."]}
         _results_store(path, results)
         _broker_purge()
         if not args.no_report:
-            preamble = [f"CDNOW + the demo data. Median of {args.runs} runs (min – max); latencies p95 and p50."]
-            report_append(section(title="CDNOW", preamble=preamble, rows=rows, notes=results["notes"]))
+            preamble.append(f"Median of {args.runs} runs (min – max); latencies p95 and p50.")
+            report_append(section(title=title, preamble=preamble, rows=rows, notes=results["notes"]))
         return
 
     from bench.scale import Suite
@@ -186,6 +190,41 @@ def main(argv: list[str] | None = None) -> None:
                 ],
             )
         )
+
+
+def _own_database_suite(args: argparse.Namespace, path: Path) -> tuple[str, list[str], list, list[str]]:
+    """The CDNOW or the sources suite: its title, the lines above its table, its rows and the notes under it (the
+    sources suite stores its rows at `path` as they come: its imports take most of an hour)."""
+    if args.scale == "cdnow":
+        from bench import cdnow_runs
+
+        rows = cdnow_runs.core_rows(args.runs) if args.core else cdnow_runs.suite(args.runs)
+        return "CDNOW", ["CDNOW + the demo data."], rows, []
+    from bench import source_runs
+
+    sizes = source_runs.Sizes()
+    rows, notes = source_runs.suite(
+        runs=args.runs,
+        seed=args.seed,
+        empty=_database_empty,
+        keep=lambda rows: _results_store(path, {"rows": rows, "notes": []}),
+        sizes=sizes,
+    )
+    preamble = [
+        f"A Shopify shop of {sizes.customers:,} customers and {sizes.orders:,} orders (seed {args.seed}) imported "
+        "from a local fake shop into an empty database; then its webhooks."
+    ]
+    return "shop sources", preamble, rows, notes
+
+
+def _database_empty() -> None:
+    """Drop the benchmark's database and create and migrate it again (a new installation)."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    connections.close_all()
+    _database(recreate=True)
+    call_command("migrate", verbosity=0)
 
 
 def _cdnow_core(runs: int) -> list:

@@ -192,3 +192,40 @@ def test_a_full_pass_dispatched_to_one_and_to_two_workers_gives_what_the_rules_s
     assert all("× the speed of one worker" in row.note for row in rows[1::2])
     report.evaluate(rows)
     assert rows[1].target == "faster than one worker, same result" and rows[1].met == (rows[1].median < rows[0].median)
+
+
+def test_the_shop_sources_suite_runs_at_a_tiny_size(transactional_db, tmp_path):
+    from bench import report, source_runs
+    from lifecycle.models import Customer, CustomerStage
+    from lifecycle.sources.models import DeliveryState, SourceDelivery
+
+    sizes = source_runs.Sizes(
+        customers=30, orders=200, webhooks=3, reclassified=2, api_batches=2, api_batch_size=20, gunicorn_workers=1
+    )
+    rows, notes = source_runs.suite(runs=1, seed=4, empty=lambda: None, sizes=sizes, data_dir=tmp_path)
+    by_key = {row.key: row for row in rows}
+
+    assert list(by_key) == [
+        "sources.import",
+        "sources.import.customers",
+        "sources.import.orders",
+        "sources.ingest",
+        "ingest.http",
+        "sources.webhook",
+        "sources.reclassify",
+    ]
+    assert all(row.values and all(value > 0 for value in row.values) for row in rows)
+    assert "30 customers" in by_key["sources.import"].data and "200 orders" in by_key["sources.import"].data
+    assert "× the API ingestion in-process" in by_key["sources.import.orders"].note
+    assert len(by_key["sources.webhook"].values) == 3 and len(by_key["sources.reclassify"].values) == 2
+    # The three webhooks wait for a worker; the warm-up one and the two timed ones were written and classified.
+    assert SourceDelivery.objects.filter(state=DeliveryState.PENDING).count() == 3
+    assert SourceDelivery.objects.filter(state=DeliveryState.PROCESSED).count() == 3
+    webhook_customers = Customer.objects.filter(external_id__startswith=str(source_runs.WEBHOOK_IDS)[:4])
+    assert CustomerStage.objects.filter(customer__in=webhook_customers, stage__key="new").count() == 3
+    # The files are made once per size and seed.
+    (folder,) = tmp_path.glob("shopify-*")
+    assert sum(1 for _ in (folder / "orders.jsonl").open()) == 200
+
+    text = report.section(title="shop sources", preamble=["Tiny."], rows=rows, notes=notes)
+    assert "p95 ≤ 50 ms (issue 16)" in text and "p95 ≤ 5 s (issue 16)" in text
